@@ -1,0 +1,75 @@
+"""rerankit: rerank documents by relevance to a query, over any rerank API or locally.
+
+    import rerankit
+    response = rerankit.rerank(model="local/bm25", query="...", documents=[...])
+    response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", documents=[...])
+"""
+
+from rerankit._client import AsyncClient, arerank
+from rerankit._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderConflictError,
+    ProviderError,
+    ProviderLoadError,
+    RateLimitError,
+    RerankitError,
+    RerankitWarning,
+    ResponseValidationError,
+    UnknownProviderError,
+    UnprocessableEntityError,
+    UnsupportedParameterError,
+)
+from rerankit._registry import available_providers, register_provider, unregister_provider
+from rerankit._retry import RetryPolicy
+from rerankit._settings import ProviderSettings
+from rerankit._sync._client import Client, rerank
+from rerankit._types import Document, RerankRequest, RerankResponse, RerankResult, ScoreKind, Usage
+from rerankit._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConfigurationError",
+    "Document",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProviderConflictError",
+    "ProviderError",
+    "ProviderLoadError",
+    "ProviderSettings",
+    "RateLimitError",
+    "RerankRequest",
+    "RerankResponse",
+    "RerankResult",
+    "RerankitError",
+    "RerankitWarning",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "ScoreKind",
+    "UnknownProviderError",
+    "UnprocessableEntityError",
+    "UnsupportedParameterError",
+    "Usage",
+    "__version__",
+    "arerank",
+    "available_providers",
+    "register_provider",
+    "rerank",
+    "unregister_provider",
+]

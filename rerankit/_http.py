@@ -1,0 +1,186 @@
+"""HTTP transport: session ownership, the JSON POST helper and transport-error mapping.
+
+This module imports aiohttp, so the client imports it only on the first HTTP call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from rerankit._version import __version__
+from rerankit._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    status_error_class,
+)
+from rerankit._retry import parse_retry_after
+
+__all__ = ["HTTPResponse", "Transport"]
+
+USER_AGENT = f"rerankit/{__version__}"
+_MAX_ERROR_BODY = 2000
+_abandoned: list[object] = []
+"""Sessions bound to a loop that no longer runs here (closed, or left behind by fork).
+
+Touching them could act on the parent's sockets, so they are kept, never closed or collected.
+"""
+
+
+class HTTPResponse:
+    """A successful answer: status, headers and the raw body bytes."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Transport:
+    """One aiohttp session per event loop, created lazily, shared by every call of a client."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
+        max_connections_per_host: int = 0,
+    ) -> None:
+        self._owned = session is None
+        self._session = session
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._max_connections = max_connections
+        self._max_connections_per_host = max_connections_per_host
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session for the running loop, created on first use."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and (not self._owned or self._loop is loop):
+            return session
+        if session is not None:
+            _abandoned.append(session)
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=self._max_connections_per_host,
+            ttl_dns_cache=300,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": USER_AGENT},
+            skip_auto_headers=("Accept-Encoding",),
+        )
+        self._session, self._loop = session, loop
+        return session
+
+    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            connect = None if seconds is None else min(seconds, 10.0)
+            timeout = aiohttp.ClientTimeout(total=seconds, connect=connect)
+            self._timeouts[seconds] = timeout
+        return timeout
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: float | None,
+        provider: str,
+        model: str,
+        secret: str | None,
+    ) -> HTTPResponse:
+        """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
+        try:
+            async with self.session().post(
+                url, data=body, headers=headers, timeout=self._timeout(timeout)
+            ) as resp:
+                data = await resp.read()
+                status, resp_headers = resp.status, resp.headers
+        except asyncio.TimeoutError as exc:
+            raise APITimeoutError(
+                f"{provider} did not answer within {timeout} s (model {model!r})",
+                provider=provider,
+                model=model,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"could not reach {provider} (model {model!r}): {_redact(str(exc) or type(exc).__name__, secret)}",
+                provider=provider,
+                model=model,
+            ) from exc
+        if status >= 400:
+            raise _status_error(status, resp_headers, data, provider, model, secret)
+        return HTTPResponse(status, resp_headers, data)
+
+    async def aclose(self) -> None:
+        """Close the session this transport created (a caller's own session is left open)."""
+        session, self._session = self._session, None
+        if session is None or not self._owned:
+            return
+        if self._loop is asyncio.get_running_loop():
+            await session.close()
+        else:
+            _abandoned.append(session)
+
+
+def _status_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    provider: str,
+    model: str,
+    secret: str | None,
+) -> Exception:
+    text = _redact(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
+    detail = _redact(_error_detail(body), secret) or text[:300]
+    request_id = next(
+        (headers[h] for h in ("x-request-id", "request-id", "x-trace-id") if h in headers), None
+    )
+    message = f"{provider} returned HTTP {status} for model {model!r}"
+    if detail:
+        message += f": {detail}"
+    return status_error_class(status)(
+        message,
+        status_code=status,
+        body=text,
+        retry_after=parse_retry_after(headers),
+        provider=provider,
+        model=model,
+        request_id=request_id,
+    )
+
+
+def _error_detail(body: bytes) -> str:
+    """The human message inside the common JSON error shapes, or ``""``."""
+    try:
+        data: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return ""
+    for _ in range(3):
+        if not isinstance(data, dict):
+            break
+        for key in ("message", "detail", "error", "errors", "msg"):
+            if key in data:
+                data = data[key]
+                break
+        else:
+            break
+        if isinstance(data, str):
+            return data[:300]
+        if isinstance(data, list) and data:
+            data = data[0]
+    return ""
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret and len(secret) >= 4 else text

@@ -1,0 +1,125 @@
+"""Validate and normalise what the caller passed, before anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from rerankit._errors import ConfigurationError
+from rerankit._types import Document
+
+__all__ = ["check_positive_int", "check_query", "check_timeout", "prepare_documents", "render"]
+
+_json = msgspec.json.Encoder()
+
+
+def check_query(query: object) -> str:
+    """The query, which must be a non-empty string."""
+    if not isinstance(query, str):
+        raise ConfigurationError(f"query must be a str, got {type(query).__name__}")
+    if not query.strip():
+        raise ConfigurationError("query must not be empty")
+    return query
+
+
+def check_positive_int(name: str, value: object) -> int | None:
+    """``value`` as an int >= 1, or ``None`` when not given."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ConfigurationError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def check_timeout(value: object) -> float | None:
+    """A timeout in seconds (> 0), or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"timeout must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _check_rank_fields(rank_fields: object) -> list[str] | None:
+    if rank_fields is None:
+        return None
+    if isinstance(rank_fields, str) or not isinstance(rank_fields, Sequence):
+        raise ConfigurationError(f"rank_fields must be a list of field names, got {rank_fields!r}")
+    fields = list(rank_fields)
+    if not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigurationError(
+            f"rank_fields must be a non-empty list of non-empty strings, got {rank_fields!r}"
+        )
+    return fields
+
+
+def prepare_documents(
+    documents: object, rank_fields: object
+) -> tuple[list[Document], list[str], list[str] | None]:
+    """Check ``documents``; return them as a list, their texts, and the checked ``rank_fields``.
+
+    A string is its own text. A dict is rendered by ``render``; without ``rank_fields`` a dict
+    with a string ``text`` field is ranked on that field (Cohere's convention).
+    """
+    if isinstance(documents, (str, bytes, dict)) or not isinstance(documents, Sequence):
+        raise ConfigurationError(
+            f"documents must be a list of str or dict, got {type(documents).__name__}"
+        )
+    fields = _check_rank_fields(rank_fields)
+    docs: list[Document] = documents if isinstance(documents, list) else list(documents)
+    texts: list[str] = docs  # type: ignore[assignment]
+    if all(type(doc) is str for doc in docs):
+        return docs, texts, fields
+    texts = []
+    for position, doc in enumerate(docs):
+        if isinstance(doc, str):
+            texts.append(doc)
+        elif isinstance(doc, dict):
+            texts.append(render(doc, fields, position))
+        else:
+            raise ConfigurationError(
+                f"documents[{position}] is a {type(doc).__name__}; "
+                "each document must be a str or a dict"
+            )
+    return docs, texts, fields
+
+
+def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) -> str:
+    """A dict document as text: one ``field: value`` line per field, nested values as JSON.
+
+    ``rank_fields`` picks the fields and their order (a single field renders as its bare value);
+    without it, a string ``text`` field is the whole text, else every field is rendered.
+    """
+    if rank_fields is None:
+        text = doc.get("text")
+        if isinstance(text, str):
+            return text
+        if not doc:
+            raise ConfigurationError(f"documents[{position}] is an empty dict")
+        fields: list[str] = list(doc)
+    else:
+        missing = [f for f in rank_fields if f not in doc]
+        if missing:
+            raise ConfigurationError(
+                f"documents[{position}] has no field {missing[0]!r} named in rank_fields "
+                f"(it has: {', '.join(map(str, doc)) or 'no fields'})"
+            )
+        if len(rank_fields) == 1:
+            return _value_text(doc[rank_fields[0]], position)
+        fields = rank_fields
+    return "\n".join(f"{field}: {_value_text(doc[field], position)}" for field in fields)
+
+
+def _value_text(value: object, position: int) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return _json.encode(value).decode()
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise ConfigurationError(
+            f"documents[{position}] has a value rerankit cannot render as text: {exc}"
+        ) from exc

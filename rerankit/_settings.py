@@ -1,0 +1,66 @@
+"""Per-provider configuration a client holds, and how credentials are looked up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from rerankit._errors import ConfigurationError
+
+__all__ = ["ProviderSettings", "first_env", "to_settings"]
+
+
+class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Configuration for one provider on a client; ``None`` means "not set here".
+
+    ``options`` are default provider-specific arguments (for example ``{"api_version": "v1"}``)
+    that a call's own keyword arguments override.
+    """
+
+    api_key: str | None = None
+    api_base: str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    extra_headers: dict[str, str] | None = None
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        key = "None" if self.api_key is None else "'***'"
+        return (
+            f"ProviderSettings(api_key={key}, api_base={self.api_base!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
+            f"options={self.options!r})"
+        )
+
+
+def to_settings(name: str, value: ProviderSettings | Mapping[str, Any]) -> ProviderSettings:
+    """Accept a ``ProviderSettings`` or a plain dict of its fields."""
+    if isinstance(value, ProviderSettings):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"providers[{name!r}] must be a ProviderSettings or a dict, got {type(value).__name__}"
+        )
+    unknown = set(value) - set(ProviderSettings.__struct_fields__)
+    if unknown:
+        raise ConfigurationError(
+            f"providers[{name!r}] has unknown settings {sorted(unknown)}; "
+            f"known: {', '.join(ProviderSettings.__struct_fields__)}"
+        )
+    try:
+        return msgspec.convert(dict(value), ProviderSettings)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"providers[{name!r}]: {exc}") from None
+
+
+def first_env(names: tuple[str, ...]) -> str | None:
+    """The value of the first of ``names`` set (non-empty) in the environment."""
+    environ = os.environ
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value
+    return None

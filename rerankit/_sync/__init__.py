@@ -1,0 +1,1 @@
+"""The generated sync facade and its private event loop."""

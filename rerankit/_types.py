@@ -1,0 +1,129 @@
+"""Public request and response types (msgspec Structs).
+
+Results read both ways: ``result.index`` and ``result["index"]``, so call sites written for
+LiteLLM's dict-shaped results keep working unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal, Union
+
+import msgspec
+
+__all__ = ["Document", "RerankRequest", "RerankResponse", "RerankResult", "ScoreKind", "Usage"]
+
+Document = Union[str, dict[str, Any]]
+"""A document as callers pass it: a string, or a dict (ranked on ``rank_fields`` or ``text``)."""
+
+ScoreKind = Literal["probability", "logit", "unknown"]
+"""What a relevance score means: documented 0..1, a raw unbounded logit, or undocumented."""
+
+
+class _ItemAccess:
+    """Read-only ``obj["field"]`` access to a Struct's fields; a ``None`` field reads as absent."""
+
+    __slots__ = ()
+    __struct_fields__: tuple[str, ...]
+
+    def keys(self) -> list[str]:
+        return [name for name in self.__struct_fields__ if getattr(self, name) is not None]
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.__struct_fields__:
+            value = getattr(self, key)
+            if value is not None:
+                return value
+        elif key in type(self).__dict__ and isinstance(type(self).__dict__[key], property):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+
+class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the provider reported it billed; a figure it did not report is ``None``, never 0."""
+
+    search_units: int | None = None
+    input_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class RerankResult(_ItemAccess, msgspec.Struct, omit_defaults=True):
+    """One ranked document.
+
+    ``index`` points into the caller's ``documents`` list. ``document`` is ``{"text": ...}`` for a
+    string document and the caller's own dict for a dict document, when documents are returned.
+    """
+
+    index: int
+    relevance_score: float
+    document: dict[str, Any] | None = None
+
+
+class RerankResponse(_ItemAccess, msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The ranking: results sorted by descending score (ties by ascending index), cut to ``top_n``.
+
+    A provider may build one with only ``results``; the client fills in the rest.
+    """
+
+    results: list[RerankResult]
+    id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    usage: Usage = msgspec.field(default_factory=Usage)
+    score_kind: ScoreKind = "unknown"
+    api_version: str | None = None
+    provider_meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Cohere/LiteLLM-shaped metadata: ``billed_units``, ``tokens`` and ``api_version``."""
+        meta: dict[str, Any] = {}
+        if self.api_version is not None:
+            meta["api_version"] = {"version": self.api_version}
+        billed = {
+            key: value
+            for key, value in (
+                ("search_units", self.usage.search_units),
+                ("total_tokens", self.usage.total_tokens),
+            )
+            if value is not None
+        }
+        if billed:
+            meta["billed_units"] = billed
+        if self.usage.input_tokens is not None:
+            meta["tokens"] = {"input_tokens": self.usage.input_tokens}
+        return meta
+
+
+class RerankRequest(msgspec.Struct, kw_only=True):
+    """What a provider receives: one validated call, with the provider prefix already removed.
+
+    ``documents`` holds the text of every document (dicts already rendered with ``rank_fields``).
+    ``source_documents`` holds the caller's original items when any of them is a dict (providers
+    that accept structured documents send those), else ``None``. ``options`` holds the
+    provider-specific keyword arguments the provider declared.
+    """
+
+    model: str
+    query: str
+    documents: list[str]
+    top_n: int | None = None
+    return_documents: bool = True
+    rank_fields: list[str] | None = None
+    max_chunks_per_doc: int | None = None
+    max_tokens_per_doc: int | None = None
+    instruction: str | None = None
+    source_documents: list[Document] | None = None
+    options: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -1,0 +1,204 @@
+"""The public provider interface: ``Provider``, ``ProviderContext`` and ``ModelCapabilities``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import msgspec
+
+from rerankit._errors import (
+    ResponseValidationError,
+    RerankitWarning,
+    UnsupportedParameterError,
+)
+from rerankit._types import RerankRequest, RerankResponse, ScoreKind
+
+if TYPE_CHECKING:
+    from rerankit._http import HTTPResponse, Transport
+
+__all__ = ["ModelCapabilities", "Provider", "ProviderContext"]
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+OPTIONAL_PARAMETERS = ("instruction", "max_tokens_per_doc", "max_chunks_per_doc")
+"""Request parameters a provider must declare before the client lets them through."""
+
+
+class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What one model of a provider accepts and returns.
+
+    ``parameters`` lists which of ``instruction``, ``max_tokens_per_doc`` and
+    ``max_chunks_per_doc`` the provider sends on; any other given parameter raises
+    ``UnsupportedParameterError`` unless the caller passes ``drop_params=True``.
+    ``top_n``, ``rank_fields`` and ``return_documents`` always work: the client emulates them.
+    """
+
+    max_documents: int | None = None
+    max_tokens_per_doc: int | None = None
+    max_query_tokens: int | None = None
+    score_kind: ScoreKind = "unknown"
+    parameters: frozenset[str] = frozenset()
+    structured_documents: bool = False
+    listwise: bool = False
+
+
+class Provider:
+    """Base class of every provider: translate a ``RerankRequest`` into one call, and back.
+
+    Subclasses set ``name`` and implement ``rerank``. They never retry, sleep, batch or sort:
+    the client does that for every provider. Results may come back in any order and
+    ``top_n`` may be ignored; the client validates, sorts, cuts and back-fills documents.
+
+    Class attributes the client reads:
+
+    * ``api_key_env`` / ``api_base_env``: environment variables checked, in order, when the call
+      and the client configuration give no key or base URL.
+    * ``api_key_required``: whether a call without any key fails before it is sent.
+    * ``default_api_base``: the base URL used when none is configured (``None``: required).
+    * ``options``: provider-specific keyword arguments of ``rerank()`` this provider accepts;
+      they arrive in ``request.options``.
+    """
+
+    name: ClassVar[str]
+    api_key_env: ClassVar[tuple[str, ...]] = ()
+    api_key_required: ClassVar[bool] = False
+    api_base_env: ClassVar[tuple[str, ...]] = ()
+    default_api_base: ClassVar[str | None] = None
+    api_base_required: ClassVar[bool] = False
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    def capabilities(self, model: str) -> ModelCapabilities:
+        """Limits and supported parameters of ``model``; the default declares none."""
+        return _NO_CAPABILITIES
+
+    async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
+        """Score ``request.documents`` against ``request.query``."""
+        raise NotImplementedError
+
+
+_NO_CAPABILITIES = ModelCapabilities()
+
+
+class ProviderContext:
+    """What a provider gets from the client for one call: credentials, endpoint and HTTP.
+
+    ``api_key`` never appears in ``repr()`` or in any error rerankit raises.
+    """
+
+    __slots__ = (
+        "_transport",
+        "api_base",
+        "api_key",
+        "drop_params",
+        "extra_body",
+        "extra_headers",
+        "model",
+        "provider",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        drop_params: bool = False,
+        transport: Callable[[], Transport] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.api_key = api_key
+        self.api_base = api_base
+        self.timeout = timeout
+        self.extra_body = extra_body
+        self.extra_headers = extra_headers
+        self.drop_params = drop_params
+        self._transport = transport
+
+    def __repr__(self) -> str:
+        key = "None" if self.api_key is None else "'***'"
+        return (
+            f"ProviderContext(provider={self.provider!r}, model={self.model!r}, api_key={key}, "
+            f"api_base={self.api_base!r}, timeout={self.timeout!r})"
+        )
+
+    def bearer_headers(self) -> dict[str, str]:
+        """``Content-Type`` plus ``Authorization: Bearer <key>`` when a key is configured."""
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def unsupported(self, parameter: str, *, instead: str | None = None) -> None:
+        """Refuse ``parameter``: raise, or warn and return when the caller passed ``drop_params``."""
+        message = f"{self.provider} does not support {parameter!r} for model {self.model!r}"
+        if instead:
+            message += f"; {instead}"
+        if self.drop_params:
+            warnings.warn(f"{message}; dropped it (drop_params=True)", RerankitWarning, 3)
+            return
+        raise UnsupportedParameterError(
+            message + "; pass drop_params=True to drop it",
+            provider=self.provider,
+            model=self.model,
+            parameter=parameter,
+        )
+
+    async def post(
+        self, url: str, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> HTTPResponse:
+        """POST ``payload`` (merged with ``extra_body``) as JSON; return the raw answer.
+
+        Transport failures and non-2xx statuses raise the matching ``APIError``.
+        """
+        if self._transport is None:
+            raise RuntimeError("this ProviderContext has no HTTP transport")
+        if self.extra_body:
+            payload = {**payload, **self.extra_body}
+        send_headers = self.bearer_headers() if headers is None else dict(headers)
+        if self.extra_headers:
+            send_headers.update(self.extra_headers)
+        return await self._transport().post(
+            url,
+            _encoder.encode(payload),
+            send_headers,
+            timeout=self.timeout,
+            provider=self.provider,
+            model=self.model,
+            secret=self.api_key,
+        )
+
+    async def post_json(
+        self,
+        url: str,
+        payload: Any,
+        response_type: type[T],
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """POST ``payload`` and decode the answer as ``response_type`` (see ``decode``)."""
+        response = await self.post(url, payload, headers)
+        return self.decode(response.body, response_type)
+
+    def decode(self, body: bytes, response_type: type[T]) -> T:
+        """Decode a JSON body; a body that does not fit raises ``ResponseValidationError``."""
+        decoder = _decoders.get(response_type)
+        if decoder is None:
+            decoder = _decoders[response_type] = msgspec.json.Decoder(response_type)
+        try:
+            return decoder.decode(body)  # type: ignore[no-any-return]
+        except msgspec.DecodeError as exc:
+            raise ResponseValidationError(
+                f"{self.provider} sent a response rerankit cannot read (model {self.model!r}): {exc}",
+                provider=self.provider,
+                model=self.model,
+            ) from exc
