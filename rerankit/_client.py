@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rerankit._dispatch import resolve_model
@@ -61,7 +61,9 @@ class AsyncClient:
         session: aiohttp.ClientSession | None = None,
         max_connections: int = 100,
     ) -> None:
-        self._settings = {name: to_settings(name, value) for name, value in (providers or {}).items()}
+        self._settings = {
+            name: to_settings(name, value) for name, value in (providers or {}).items()
+        }
         self._timeout = check_timeout(timeout)
         self._retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._drop_params = bool(drop_params)
@@ -240,7 +242,11 @@ class AsyncClient:
                     raise
                 logger.info(
                     "retrying %s model %r in %.2f s after attempt %d failed: %s",
-                    ctx.provider, ctx.model, delay, attempt + 1, exc,
+                    ctx.provider,
+                    ctx.model,
+                    delay,
+                    attempt + 1,
+                    exc,
                 )
                 await asyncio.sleep(delay)
                 attempt += 1
@@ -273,7 +279,9 @@ def _split_options(
             options[key] = value
             continue
         accepted = ", ".join(sorted(cls.options)) or "none"
-        message = f"unknown argument {key!r} for provider {provider!r} (its own options: {accepted})"
+        message = (
+            f"unknown argument {key!r} for provider {provider!r} (its own options: {accepted})"
+        )
         if not drop:
             raise ConfigurationError(message + "; pass drop_params=True to drop it")
         warnings.warn(f"{message}; dropped it (drop_params=True)", RerankitWarning, 4)
@@ -296,7 +304,11 @@ def _api_key(
 def _api_base(
     kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
 ) -> str | None:
-    base = kwargs.get("api_base") or kwargs.get("base_url") or (settings.api_base if settings else None)
+    base = (
+        kwargs.get("api_base")
+        or kwargs.get("base_url")
+        or (settings.api_base if settings else None)
+    )
     if base is None:
         base = first_env(cls.api_base_env) or cls.default_api_base
     if base is not None and not isinstance(base, str):
@@ -330,18 +342,35 @@ def _check_instruction(instruction: object) -> str | None:
     raise ConfigurationError(f"instruction must be a str, got {type(instruction).__name__}")
 
 
-_default_clients: dict[asyncio.AbstractEventLoop, AsyncClient] = {}
+_default_clients: dict[
+    asyncio.AbstractEventLoop, tuple[AsyncClient, AsyncGenerator[None, None]]
+] = {}
 
 
-def default_async_client() -> AsyncClient:
-    """The module-level client of the running event loop, created on first use."""
+async def default_async_client() -> AsyncClient:
+    """The module-level client of the running event loop, created on first use.
+
+    It is closed when the loop shuts down its async generators (``asyncio.run`` and
+    ``asyncio.Runner`` do), so short-lived loops leave no connection pool behind.
+    """
     loop = asyncio.get_running_loop()
-    client = _default_clients.get(loop)
-    if client is None:
-        for stale in [old for old in _default_clients if old.is_closed()]:
-            del _default_clients[stale]
-        client = _default_clients[loop] = AsyncClient()
-    return client
+    entry = _default_clients.get(loop)
+    if entry is None:
+        client = AsyncClient()
+        closer = _close_at_loop_shutdown(client, loop)
+        await closer.asend(None)
+        entry = _default_clients[loop] = (client, closer)
+    return entry[0]
+
+
+async def _close_at_loop_shutdown(
+    client: AsyncClient, loop: asyncio.AbstractEventLoop
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        _default_clients.pop(loop, None)
+        await client.aclose()
 
 
 async def arerank(
@@ -357,7 +386,8 @@ async def arerank(
     **kwargs: Any,
 ) -> RerankResponse:
     """Rerank with the default client of the running loop; see ``AsyncClient.rerank``."""
-    return await default_async_client().rerank(
+    client = await default_async_client()
+    return await client.rerank(
         model,
         query,
         documents,

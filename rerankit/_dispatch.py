@@ -19,6 +19,7 @@ BARE_MODELS: dict[str, str] = {
 }
 """Well-known model names that may be given without a provider prefix."""
 
+
 def resolve_model(model: object, provider: object = None) -> tuple[str, str]:
     """Split ``model`` at its first ``/`` into provider and model; an explicit provider wins.
 

@@ -12,13 +12,13 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from rerankit._version import __version__
 from rerankit._errors import (
     APIConnectionError,
     APITimeoutError,
     status_error_class,
 )
 from rerankit._retry import parse_retry_after
+from rerankit._version import __version__
 
 __all__ = ["HTTPResponse", "Transport"]
 
@@ -113,8 +113,9 @@ class Transport:
                 model=model,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            reason = _redact(str(exc) or type(exc).__name__, secret)
             raise APIConnectionError(
-                f"could not reach {provider} (model {model!r}): {_redact(str(exc) or type(exc).__name__, secret)}",
+                f"could not reach {provider} (model {model!r}): {reason}",
                 provider=provider,
                 model=model,
             ) from exc

@@ -44,7 +44,9 @@ def finalize_results(
             raise _invalid(provider, model, f"result {position} is not a RerankResult: {result!r}")
         index, score = result.index, result.relevance_score
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
-            raise _invalid(provider, model, f"result index {index!r} is out of range 0..{count - 1}")
+            raise _invalid(
+                provider, model, f"result index {index!r} is out of range 0..{count - 1}"
+            )
         if seen[index]:
             raise _invalid(provider, model, f"document index {index} appears more than once")
         seen[index] = 1

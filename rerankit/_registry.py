@@ -135,8 +135,7 @@ def _import(name: str) -> type[Provider]:
             obj = getattr(obj, part)
     except Exception as exc:
         raise ProviderLoadError(
-            f"provider {name!r} from {dist} failed to load ({target}): "
-            f"{type(exc).__name__}: {exc}",
+            f"provider {name!r} from {dist} failed to load ({target}): {type(exc).__name__}: {exc}",
             name=name,
         ) from exc
     _check_class(name, obj, f"{dist} ({target})")

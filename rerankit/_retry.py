@@ -40,7 +40,7 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries}")
         for name in ("initial_delay", "max_delay", "max_retry_after"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ConfigurationError(f"{name} must be a number >= 0, got {value!r}")
         if not 0 <= self.jitter <= 1:
             raise ConfigurationError(f"jitter must be between 0 and 1, got {self.jitter!r}")
@@ -62,12 +62,12 @@ def retry_delay(
     """Seconds to wait before attempt ``attempt + 1``, or ``None`` when the wait exceeds the cap."""
     if retry_after is not None:
         return retry_after if retry_after <= policy.max_retry_after else None
-    delay = min(policy.initial_delay * (2**attempt), policy.max_delay)
+    delay: float = min(policy.initial_delay * 2.0**attempt, policy.max_delay)
     return delay * (1 - policy.jitter * rand())
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asked to wait: ``retry-after-ms``, ``Retry-After`` seconds or HTTP date."""
+    """Seconds the server asked to wait: ``retry-after-ms``, or ``Retry-After`` seconds or date."""
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:

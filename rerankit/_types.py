@@ -7,13 +7,13 @@ LiteLLM's dict-shaped results keep working unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import msgspec
 
 __all__ = ["Document", "RerankRequest", "RerankResponse", "RerankResult", "ScoreKind", "Usage"]
 
-Document = Union[str, dict[str, Any]]
+Document = str | dict[str, Any]
 """A document as callers pass it: a string, or a dict (ranked on ``rank_fields`` or ``text``)."""
 
 ScoreKind = Literal["probability", "logit", "unknown"]

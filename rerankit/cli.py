@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
             f"query. The default model, {DEFAULT_MODEL}, runs offline with no API key."
         ),
     )
-    rerank.add_argument("files", nargs="+", metavar="FILE", help="documents, one per line; - for stdin")
+    rerank.add_argument(
+        "files", nargs="+", metavar="FILE", help="documents, one per line; - for stdin"
+    )
     rerank.add_argument("-q", "--query", required=True, help="the search query")
     rerank.add_argument(
         "-m", "--model", default=DEFAULT_MODEL, help=f"provider/model (default: {DEFAULT_MODEL})"

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import msgspec
 
 from rerankit._errors import (
-    ResponseValidationError,
     RerankitWarning,
+    ResponseValidationError,
     UnsupportedParameterError,
 )
 from rerankit._types import RerankRequest, RerankResponse, ScoreKind
@@ -140,7 +140,7 @@ class ProviderContext:
         return headers
 
     def unsupported(self, parameter: str, *, instead: str | None = None) -> None:
-        """Refuse ``parameter``: raise, or warn and return when the caller passed ``drop_params``."""
+        """Refuse ``parameter``: raise, or warn and return when the caller set ``drop_params``."""
         message = f"{self.provider} does not support {parameter!r} for model {self.model!r}"
         if instead:
             message += f"; {instead}"
@@ -198,7 +198,8 @@ class ProviderContext:
             return decoder.decode(body)  # type: ignore[no-any-return]
         except msgspec.DecodeError as exc:
             raise ResponseValidationError(
-                f"{self.provider} sent a response rerankit cannot read (model {self.model!r}): {exc}",
+                f"{self.provider} sent a response rerankit cannot read "
+                f"(model {self.model!r}): {exc}",
                 provider=self.provider,
                 model=self.model,
             ) from exc

@@ -47,7 +47,7 @@ def bm25_scores(
         df = sum(1 for terms in doc_terms if term in terms)
         idf[term] = math.log(1 + (count - df + 0.5) / (df + 0.5))
     scores = []
-    for terms, length in zip(doc_terms, lengths):
+    for terms, length in zip(doc_terms, lengths, strict=True):
         norm = k1 * (1 - b + b * length / average)
         score = 0.0
         for term, weight in query_terms.items():

@@ -87,18 +87,14 @@ class CohereProvider(Provider):
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         base = ctx.api_base or self.default_api_base or ""
         version, url = _endpoint(base, request)
-        if version == "v2":
-            body = self._v2_body(request, ctx)
-        else:
-            body = self._v1_body(request, ctx)
+        body = self._v2_body(request, ctx) if version == "v2" else self._v1_body(request, ctx)
         answer = await ctx.post_json(url, body, CohereRerankResponse)
         meta = answer.meta
-        answered = meta.api_version.version if meta and meta.api_version else None
         return RerankResponse(
             results=answer.results,
             id=answer.id,
             usage=cohere_usage(meta),
-            api_version=answered or version,
+            api_version=version,
             provider_meta={"warnings": meta.warnings} if meta and meta.warnings else {},
         )
 
@@ -146,19 +142,19 @@ class CohereProvider(Provider):
 
 def _endpoint(base: str, request: RerankRequest) -> tuple[str, str]:
     """The API version and URL, from the ``api_version`` option, the base URL and the request."""
-    explicit = request.options.get("api_version")
+    explicit: str | None = request.options.get("api_version")
     if explicit is not None and explicit not in ("v1", "v2"):
         raise ConfigurationError(f"cohere api_version must be 'v1' or 'v2', got {explicit!r}")
     from_base = None
-    for version in ("v1", "v2"):
-        if base.endswith((f"/{version}/rerank", f"/{version}")):
-            from_base = version
+    for candidate in ("v1", "v2"):
+        if base.endswith((f"/{candidate}/rerank", f"/{candidate}")):
+            from_base = candidate
     if explicit and from_base and explicit != from_base:
         raise ConfigurationError(
             f"cohere api_version={explicit!r} contradicts the base URL {base!r}, "
             f"which names {from_base}"
         )
-    version = explicit or from_base
+    version: str | None = explicit or from_base
     if version is None:
         chunking = request.max_chunks_per_doc is not None and request.max_tokens_per_doc is None
         version = "v1" if chunking else "v2"

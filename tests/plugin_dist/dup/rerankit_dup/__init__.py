@@ -1,0 +1,5 @@
+from rerankit_length import LengthProvider
+
+
+class DupProvider(LengthProvider):
+    name = "dup"

@@ -1,0 +1,124 @@
+"""Bad input raises a ConfigurationError naming the problem, before any network call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import rerankit
+from rerankit import AsyncClient, ConfigurationError
+from rerankit._input import render
+from rerankit.testing import FakeServer
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "cohere/rerank-v3.5"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": ""}, "query must not be empty"),
+        ({"query": "   "}, "query must not be empty"),
+        ({"query": 42}, "query must be a str, got int"),
+        ({"query": None}, "query must be a str, got NoneType"),
+        ({"documents": "one string"}, "documents must be a list of str or dict, got str"),
+        ({"documents": {"text": "x"}}, "documents must be a list"),
+        ({"documents": None}, "documents must be a list"),
+        ({"documents": ["ok", 3, "ok"]}, r"documents\[1\] is a int"),
+        ({"documents": ["ok", None]}, r"documents\[1\] is a NoneType"),
+        (
+            {"documents": [{"title": "t"}], "rank_fields": ["title", "body"]},
+            r"documents\[0\] has no field 'body' named in rank_fields \(it has: title\)",
+        ),
+        ({"documents": [{}]}, r"documents\[0\] is an empty dict"),
+        ({"documents": [{"a": object()}]}, r"documents\[0\] has a value rerankit cannot render"),
+        ({"rank_fields": "title"}, "rank_fields must be a list"),
+        ({"rank_fields": []}, "rank_fields must be a non-empty list"),
+        ({"top_n": 0}, "top_n must be >= 1, got 0"),
+        ({"top_n": -3}, "top_n must be >= 1"),
+        ({"top_n": 2.5}, "top_n must be an int"),
+        ({"top_n": True}, "top_n must be an int"),
+        ({"max_tokens_per_doc": 0}, "max_tokens_per_doc must be >= 1"),
+        ({"timeout": 0}, "timeout must be a number of seconds > 0"),
+        ({"timeout": "10"}, "timeout must be a number"),
+        ({"max_retries": -1}, "max_retries must be an int >= 0"),
+        ({"instruction": 5}, "instruction must be a str"),
+        ({"model": ""}, "model must be a non-empty string"),
+        ({"model": None}, "model must be a non-empty string"),
+        ({"model": "cohere/"}, "empty model name"),
+        ({"model": "my-reranker"}, "names no provider"),
+        ({"provider": "cohere", "custom_llm_provider": "voyage"}, "disagree"),
+    ],
+)
+async def test_bad_input_is_named_before_any_request(
+    cohere_server: FakeServer, kwargs: dict[str, Any], message: str
+) -> None:
+    call: dict[str, Any] = {
+        "model": MODEL,
+        "query": "q",
+        "documents": ["a", "b"],
+        "api_key": "k",
+        "api_base": cohere_server.url,
+        **kwargs,
+    }
+    async with AsyncClient() as client:
+        with pytest.raises(ConfigurationError, match=message):
+            await client.rerank(**call)
+    assert cohere_server.received == []
+
+
+async def test_empty_documents_return_empty_without_a_call(cohere_server: FakeServer) -> None:
+    async with AsyncClient() as client:
+        response = await client.rerank(MODEL, "q", [], top_n=3)
+    assert response.results == []
+    assert response.provider == "cohere"
+    assert cohere_server.received == []
+
+
+async def test_top_n_larger_than_the_list_is_clamped(
+    client: AsyncClient, cohere_server: FakeServer
+) -> None:
+    response = await client.rerank(MODEL, "a", ["a", "b"], top_n=10)
+    assert len(response.results) == 2
+    assert cohere_server.received[0].json()["top_n"] == 2
+
+
+async def test_tuples_of_documents_are_accepted(client: AsyncClient) -> None:
+    response = await client.rerank(MODEL, "b", ("a", "b"))
+    assert response.results[0].document == {"text": "b"}
+
+
+def test_client_configuration_is_checked() -> None:
+    with pytest.raises(ConfigurationError, match="unknown settings"):
+        AsyncClient(providers={"cohere": {"apikey": "x"}})
+    with pytest.raises(ConfigurationError, match="must be a ProviderSettings or a dict"):
+        AsyncClient(providers={"cohere": "key"})  # type: ignore[dict-item]
+    with pytest.raises(ConfigurationError, match="timeout"):
+        AsyncClient(timeout=-1)
+    with pytest.raises(ConfigurationError, match="max_connections"):
+        AsyncClient(max_connections=0)
+
+
+async def test_closed_client_refuses_calls(cohere_server: FakeServer) -> None:
+    client = AsyncClient(providers={"cohere": {"api_key": "k", "api_base": cohere_server.url}})
+    await client.aclose()
+    with pytest.raises(ConfigurationError, match="closed"):
+        await client.rerank(MODEL, "q", ["a"])
+
+
+def test_rendering_rules() -> None:
+    doc = {"title": "T", "body": "B", "tags": ["x", "y"], "n": 3}
+    assert render(doc, ["title", "body"], 0) == "title: T\nbody: B"
+    assert render(doc, ["tags", "n"], 0) == 'tags: ["x","y"]\nn: 3'
+    assert render(doc, ["body"], 0) == "B"
+    assert render({"text": "plain", "id": 1}, None, 0) == "plain"
+    assert render({"a": 1, "b": None}, None, 0) == "a: 1\nb: null"
+
+
+async def test_mixed_documents_back_fill_the_callers_items() -> None:
+    docs: list[Any] = ["plain apple", {"text": "apple pie", "id": 7}]
+    response = await rerankit.arerank("local/bm25", "apple pie", docs)
+    assert response.results[0].document is docs[1]
+    assert response.results[1].document == {"text": "plain apple"}

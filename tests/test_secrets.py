@@ -1,0 +1,65 @@
+"""No API key ever appears in an error message, a log line or a repr."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import rerankit
+from rerankit import AsyncClient, ProviderSettings, RetryPolicy
+from rerankit.providers import ProviderContext
+from rerankit.testing import FakeServer, Reply
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "sk-live-SECRET-0123456789abcdef"
+
+
+async def test_key_echoed_by_the_provider_is_redacted(
+    cohere_server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    echo = {"message": f"key {SECRET} is not valid for this model"}
+    cohere_server.fail(
+        Reply(status=500, body=echo),
+        Reply(status=401, body=echo),
+    )
+    caplog.set_level(logging.DEBUG)
+    async with AsyncClient(retry=RetryPolicy(initial_delay=0.01)) as client:
+        with pytest.raises(rerankit.AuthenticationError) as info:
+            await client.rerank(
+                "cohere/rerank-v3.5", "q", ["d"], api_key=SECRET, api_base=cohere_server.url
+            )
+    error = info.value
+    assert cohere_server.received[0].headers["authorization"] == f"Bearer {SECRET}"
+    for text in (str(error), repr(error), error.body or "", caplog.text):
+        assert SECRET not in text
+    assert "***" in str(error)
+    assert "retrying cohere" in caplog.text
+
+
+async def test_connection_errors_do_not_carry_the_key() -> None:
+    async with AsyncClient(retry=RetryPolicy(max_retries=0)) as client:
+        with pytest.raises(rerankit.APIConnectionError) as info:
+            await client.rerank(
+                "cohere/rerank-v3.5", "q", ["d"], api_key=SECRET, api_base="http://127.0.0.1:9"
+            )
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(info.value.__cause__)
+
+
+def test_reprs_hide_the_key() -> None:
+    settings = ProviderSettings(api_key=SECRET, api_base="http://x")
+    ctx = ProviderContext(provider="cohere", model="m", api_key=SECRET)
+    client = AsyncClient(providers={"cohere": {"api_key": SECRET}})
+    for obj in (settings, ctx, client):
+        assert SECRET not in repr(obj)
+        assert SECRET not in str(obj)
+    assert "'***'" in repr(settings)
+    assert "'***'" in repr(ctx)
+
+
+def test_bad_settings_do_not_echo_values() -> None:
+    with pytest.raises(rerankit.ConfigurationError) as info:
+        AsyncClient(providers={"cohere": {"api_key": SECRET, "timeout": "slow"}})
+    assert SECRET not in str(info.value)
