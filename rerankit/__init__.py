@@ -1,8 +1,8 @@
 """rerankit: rerank documents by relevance to a query, over any rerank API or locally.
 
-    import rerankit
-    response = rerankit.rerank(model="local/bm25", query="...", documents=[...])
-    response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", documents=[...])
+import rerankit
+response = rerankit.rerank(model="local/bm25", query="...", documents=[...])
+response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", documents=[...])
 """
 
 from rerankit._client import AsyncClient, arerank
