@@ -35,8 +35,30 @@ AUTOLOAD_ENV = "RERANKIT_DISABLE_PLUGIN_AUTOLOAD"
 _OWN_DISTRIBUTION = "rerankit"
 
 BUILTIN_PROVIDERS: dict[str, str] = {
+    "azure_ai": "rerankit.providers.cohere:AzureAIProvider",
+    "bedrock": "rerankit.providers.bedrock:BedrockProvider",
     "cohere": "rerankit.providers.cohere:CohereProvider",
+    "cohere_compatible": "rerankit.providers.cohere_compatible:CohereCompatibleProvider",
+    "contextual": "rerankit.providers.cohere_like:ContextualProvider",
+    "dashscope": "rerankit.providers.dashscope:DashScopeProvider",
+    "deepinfra": "rerankit.providers.deepinfra:DeepInfraProvider",
+    "fireworks_ai": "rerankit.providers.cohere_compatible:FireworksAIProvider",
+    "hosted_vllm": "rerankit.providers.cohere_compatible:HostedVLLMProvider",
+    "huggingface": "rerankit.providers.tei:HuggingFaceTEIProvider",
+    "infinity": "rerankit.providers.cohere_compatible:InfinityProvider",
+    "jina_ai": "rerankit.providers.cohere_compatible:JinaAIProvider",
+    "litellm_proxy": "rerankit.providers.cohere_compatible:LiteLLMProxyProvider",
     "local": "rerankit.providers.local:LocalProvider",
+    "mixedbread": "rerankit.providers.cohere_like:MixedbreadProvider",
+    "nvidia_nim": "rerankit.providers.nvidia:NvidiaNIMProvider",
+    "pinecone": "rerankit.providers.cohere_like:PineconeProvider",
+    "qwencloud": "rerankit.providers.dashscope:QwenCloudProvider",
+    "siliconflow": "rerankit.providers.cohere_compatible:SiliconFlowProvider",
+    "together_ai": "rerankit.providers.cohere_compatible:TogetherAIProvider",
+    "vertex_ai": "rerankit.providers.vertex:VertexAIProvider",
+    "voyage": "rerankit.providers.cohere_like:VoyageProvider",
+    "watsonx": "rerankit.providers.watsonx:WatsonxProvider",
+    "zeroentropy": "rerankit.providers.cohere_like:ZeroEntropyProvider",
 }
 """The built-ins, also declared as entry points; used as they are when metadata is missing."""
 

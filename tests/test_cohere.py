@@ -6,7 +6,14 @@ import pytest
 
 import rerankit
 from rerankit import AsyncClient, ConfigurationError, UnsupportedParameterError
-from rerankit.testing import FakeServer, overlap_score
+from rerankit.testing import (
+    CohereFake,
+    FakeServer,
+    ProviderContract,
+    ReceivedRequest,
+    Reply,
+    overlap_score,
+)
 
 from .conftest import API_KEY
 
@@ -229,3 +236,52 @@ async def test_unsorted_provider_answer_is_sorted_and_cut(cohere_server: FakeSer
         response = await client.rerank("cohere/rerank-v3.5", "a b", docs, top_n=3)
     assert [r.index for r in response.results] == [1, 3, 0]
     assert [r.relevance_score for r in response.results] == [1.0, 1.0, 0.5]
+
+
+class TestCohereContract(ProviderContract):
+    model = "cohere/rerank-v3.5"
+
+    def fake(self) -> CohereFake:
+        return CohereFake(self.api_key)
+
+
+class TestCohereV1Contract(ProviderContract):
+    model = "cohere/rerank-english-v3.0"
+
+    def fake(self) -> CohereFake:
+        return CohereFake(self.api_key)
+
+    def settings(self, server: FakeServer) -> dict[str, object]:
+        return {"api_key": self.api_key, "api_base": server.url, "options": {"api_version": "v1"}}
+
+
+class TestAzureAIContract(ProviderContract):
+    model = "azure_ai/Cohere-rerank-v3.5"
+
+    def fake(self) -> CohereFake:
+        return CohereFake(self.api_key)
+
+
+def test_azure_ai_uses_v1_its_env_and_keeps_the_model_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class GroupedFake(CohereFake):
+        def __call__(self, request: ReceivedRequest) -> Reply:
+            reply = super().__call__(request)
+            reply.headers["azureml-model-group"] = "offer-cohere-rerank-paygo"
+            return reply
+
+    with FakeServer(GroupedFake("azure-key")) as server:
+        monkeypatch.setenv("AZURE_AI_API_KEY", "azure-key")
+        monkeypatch.setenv("AZURE_AI_API_BASE", server.url)
+        response = rerankit.rerank("azure_ai/Cohere-rerank-v3.5", QUERY, DOCS, top_n=1)
+        v2 = rerankit.rerank("azure_ai/Cohere-rerank-v3.5", QUERY, DOCS, api_version="v2")
+    assert [r.path for r in server.received] == ["/v1/rerank", "/v2/rerank"]
+    assert response.results[0].index == expected_order(QUERY, DOCS)[0]
+    assert response.provider_meta == {"model_group": "offer-cohere-rerank-paygo"}
+    assert v2.api_version == "v2"
+    monkeypatch.delenv("AZURE_AI_API_BASE")
+    with pytest.raises(
+        ConfigurationError, match="no base URL for provider 'azure_ai'.*AZURE_AI_API_BASE"
+    ):
+        rerankit.rerank("azure_ai/Cohere-rerank-v3.5", QUERY, DOCS)

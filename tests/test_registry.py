@@ -21,6 +21,7 @@ from rerankit import (
     UnknownProviderError,
 )
 from rerankit._dispatch import resolve_model
+from rerankit._registry import BUILTIN_PROVIDERS
 from rerankit.providers import Provider, ProviderContext
 
 PLUGINS = Path(__file__).parent / "plugin_dist"
@@ -212,7 +213,7 @@ def test_third_party_distribution_resolves_through_entry_points(plugin_path: Pat
 @pytest.mark.slow
 def test_autoload_can_be_disabled(plugin_path: Path) -> None:
     out = run_checks(plugin_path, RERANKIT_DISABLE_PLUGIN_AUTOLOAD="1")
-    assert out["available"] == ["cohere", "local"]
+    assert out["available"] == sorted(BUILTIN_PROVIDERS)
     assert out["length"] == "UnknownProviderError"
     assert out["broken"][0] == "UnknownProviderError"  # type: ignore[index]
     assert out["bm25"] == 1

@@ -115,7 +115,7 @@ async def test_client_errors_raise_at_once(
 
 async def test_wrong_key_is_authentication_error(cohere_server: FakeServer) -> None:
     async with AsyncClient() as client:
-        with pytest.raises(rerankit.AuthenticationError, match="invalid api token"):
+        with pytest.raises(rerankit.AuthenticationError, match="invalid api key"):
             await client.rerank(MODEL, "a", DOCS, api_key="not-the-key", api_base=cohere_server.url)
     assert len(cohere_server.received) == 1
 

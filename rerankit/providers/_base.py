@@ -36,11 +36,23 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     ``max_chunks_per_doc`` the provider sends on; any other given parameter raises
     ``UnsupportedParameterError`` unless the caller passes ``drop_params=True``.
     ``top_n``, ``rank_fields`` and ``return_documents`` always work: the client emulates them.
+
+    Limits (``None``: not documented): ``max_documents`` per request; ``max_tokens_per_doc``,
+    the model's window for one document; ``max_query_tokens``; ``max_pair_tokens`` for the query
+    plus one document; ``max_request_tokens``, a budget counted as
+    ``query_tokens * n_docs + sum(doc_tokens)``; ``max_request_bytes``, a budget counted as
+    ``sum(request_byte_overhead + bytes(query) + bytes(doc))`` in UTF-8.
+    ``listwise`` models score documents against each other, so scores from separate requests
+    are not comparable.
     """
 
     max_documents: int | None = None
     max_tokens_per_doc: int | None = None
     max_query_tokens: int | None = None
+    max_pair_tokens: int | None = None
+    max_request_tokens: int | None = None
+    max_request_bytes: int | None = None
+    request_byte_overhead: int = 0
     score_kind: ScoreKind = "unknown"
     parameters: frozenset[str] = frozenset()
     structured_documents: bool = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -10,7 +10,7 @@ from rerankit._errors import ConfigurationError
 from rerankit._types import RerankRequest, RerankResponse, RerankResult, Usage
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
 
-__all__ = ["CohereProvider"]
+__all__ = ["AzureAIProvider", "CohereProvider", "CohereRerankResponse", "cohere_usage"]
 
 _PARAMETERS = frozenset({"max_tokens_per_doc", "max_chunks_per_doc"})
 _DEFAULT = ModelCapabilities(
@@ -75,27 +75,36 @@ class CohereProvider(Provider):
     """``cohere/<model>``: Cohere's rerank API."""
 
     name = "cohere"
-    api_key_env = ("COHERE_API_KEY", "CO_API_KEY")
+    api_key_env: ClassVar[tuple[str, ...]] = ("COHERE_API_KEY", "CO_API_KEY")
     api_key_required = True
-    api_base_env = ("COHERE_API_BASE",)
-    default_api_base = "https://api.cohere.com"
+    api_base_env: ClassVar[tuple[str, ...]] = ("COHERE_API_BASE",)
+    default_api_base: ClassVar[str | None] = "https://api.cohere.com"
     options = frozenset({"api_version", "priority"})
 
     def capabilities(self, model: str) -> ModelCapabilities:
         return _MODELS.get(model, _DEFAULT)
 
+    default_version: ClassVar[str] = "v2"
+
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         base = ctx.api_base or self.default_api_base or ""
-        version, url = _endpoint(base, request)
+        version, url = _endpoint(base, request, self.default_version)
         body = self._v2_body(request, ctx) if version == "v2" else self._v1_body(request, ctx)
-        answer = await ctx.post_json(url, body, CohereRerankResponse)
+        response = await ctx.post(url, body)
+        answer = ctx.decode(response.body, CohereRerankResponse)
         meta = answer.meta
+        provider_meta: dict[str, Any] = {}
+        if meta and meta.warnings:
+            provider_meta["warnings"] = meta.warnings
+        model_group = response.headers.get("azureml-model-group")
+        if model_group:
+            provider_meta["model_group"] = model_group
         return RerankResponse(
             results=answer.results,
             id=answer.id,
             usage=cohere_usage(meta),
             api_version=version,
-            provider_meta={"warnings": meta.warnings} if meta and meta.warnings else {},
+            provider_meta=provider_meta,
         )
 
     @staticmethod
@@ -140,7 +149,7 @@ class CohereProvider(Provider):
         return body
 
 
-def _endpoint(base: str, request: RerankRequest) -> tuple[str, str]:
+def _endpoint(base: str, request: RerankRequest, default: str) -> tuple[str, str]:
     """The API version and URL, from the ``api_version`` option, the base URL and the request."""
     explicit: str | None = request.options.get("api_version")
     if explicit is not None and explicit not in ("v1", "v2"):
@@ -157,7 +166,7 @@ def _endpoint(base: str, request: RerankRequest) -> tuple[str, str]:
     version: str | None = explicit or from_base
     if version is None:
         chunking = request.max_chunks_per_doc is not None and request.max_tokens_per_doc is None
-        version = "v1" if chunking else "v2"
+        version = "v1" if chunking else default
     if base.endswith("/rerank"):
         url = base
     elif from_base:
@@ -165,3 +174,18 @@ def _endpoint(base: str, request: RerankRequest) -> tuple[str, str]:
     else:
         url = f"{base}/{version}/rerank"
     return version, url
+
+
+class AzureAIProvider(CohereProvider):
+    """``azure_ai/<model>``: Cohere Rerank deployed on Azure AI Foundry (v1 unless asked for v2).
+
+    The base URL is the deployment's endpoint; the ``azureml-model-group`` answer header is kept
+    as ``provider_meta["model_group"]``.
+    """
+
+    name = "azure_ai"
+    api_key_env = ("AZURE_AI_API_KEY",)
+    api_base_env = ("AZURE_AI_API_BASE",)
+    default_api_base = None
+    api_base_required = True
+    default_version = "v1"

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-__all__ = ["FakeServer", "ReceivedRequest", "Reply"]
+__all__ = ["FakeServer", "Handler", "ReceivedRequest", "Reply"]
 
 
 class Reply(msgspec.Struct, kw_only=True):
@@ -49,6 +49,7 @@ class ReceivedRequest(msgspec.Struct, kw_only=True):
 
 
 Handler = Callable[[ReceivedRequest], Reply]
+"""What a ``FakeServer`` calls for each request."""
 
 
 class FakeServer:
