@@ -27,6 +27,14 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     extra_headers: dict[str, str] | None = None
     options: dict[str, Any] = msgspec.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigurationError(
+                f"timeout must be a number of seconds > 0, got {self.timeout!r}"
+            )
+        if self.max_retries is not None and self.max_retries < 0:
+            raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
+
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
         return (
@@ -53,6 +61,8 @@ def to_settings(name: str, value: ProviderSettings | Mapping[str, Any]) -> Provi
     try:
         return msgspec.convert(dict(value), ProviderSettings)
     except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"providers[{name!r}]: {exc}") from None
+    except ConfigurationError as exc:
         raise ConfigurationError(f"providers[{name!r}]: {exc}") from None
 
 

@@ -41,9 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     rerank.add_argument(
         "-m", "--model", default=DEFAULT_MODEL, help=f"provider/model (default: {DEFAULT_MODEL})"
     )
-    rerank.add_argument("-n", "--top-n", type=int, default=None, help="show only the best N")
+    rerank.add_argument(
+        "-n", "--top-n", type=_positive_int, default=None, help="show only the best N"
+    )
     rerank.add_argument("--json", action="store_true", help="print the response as JSON")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _read_documents(paths: Sequence[str], stdin: TextIO) -> list[str]:

@@ -59,5 +59,8 @@ def test_errors_go_to_stderr_with_exit_codes(capsys: pytest.CaptureFixture[str])
     assert "COHERE_API_KEY" in capsys.readouterr().err
     assert main([]) == 2
     with pytest.raises(SystemExit) as info:
+        main(["rerank", "-q", "x", "-n", "0", str(FAQ)])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
         main(["rerank", str(FAQ)])
     assert info.value.code == 2

@@ -122,3 +122,17 @@ async def test_mixed_documents_back_fill_the_callers_items() -> None:
     response = await rerankit.arerank("local/bm25", "apple pie", docs)
     assert response.results[0].document is docs[1]
     assert response.results[1].document == {"text": "plain apple"}
+
+
+def test_provider_settings_values_are_checked() -> None:
+    with pytest.raises(ConfigurationError, match=r"providers\['cohere'\]: timeout must be"):
+        AsyncClient(providers={"cohere": {"timeout": -1}})
+    with pytest.raises(ConfigurationError, match="max_retries must be >= 0"):
+        rerankit.ProviderSettings(max_retries=-2)
+
+
+def test_local_models_refuse_http_only_arguments() -> None:
+    with pytest.raises(rerankit.UnsupportedParameterError, match="extra_body"):
+        rerankit.rerank("local/bm25", "q", ["a"], extra_body={"x": 1})
+    with pytest.warns(rerankit.RerankitWarning, match="extra_headers"):
+        rerankit.rerank("local/bm25", "q", ["a"], extra_headers={"x": "1"}, drop_params=True)

@@ -84,9 +84,16 @@ class Provider:
     api_base_required: ClassVar[bool] = False
     options: ClassVar[frozenset[str]] = frozenset()
 
+    example_model: ClassVar[str] = ""
+    """A model string for docs and examples, e.g. ``"cohere/rerank-v3.5"``."""
+
     def capabilities(self, model: str) -> ModelCapabilities:
         """Limits and supported parameters of ``model``; the default declares none."""
         return _NO_CAPABILITIES
+
+    def model_table(self) -> Mapping[str, ModelCapabilities]:
+        """The models whose capabilities the provider documents (for generated docs)."""
+        return {}
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         """Score ``request.documents`` against ``request.query``."""

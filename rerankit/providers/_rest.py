@@ -9,6 +9,7 @@ and that table. Quirks beyond the table live in overridden hooks (``wire_model``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import msgspec
@@ -182,6 +183,9 @@ class RestProvider(Provider):
 
     def capabilities(self, model: str) -> ModelCapabilities:
         return self.vendor.models.get(model, self.vendor.default)
+
+    def model_table(self) -> Mapping[str, ModelCapabilities]:
+        return self.vendor.models
 
     def wire_model(self, model: str) -> str:
         """The model name as the API expects it."""

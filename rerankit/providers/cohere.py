@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -81,8 +82,13 @@ class CohereProvider(Provider):
     default_api_base: ClassVar[str | None] = "https://api.cohere.com"
     options = frozenset({"api_version", "priority"})
 
+    example_model = "cohere/rerank-v3.5"
+
     def capabilities(self, model: str) -> ModelCapabilities:
         return _MODELS.get(model, _DEFAULT)
+
+    def model_table(self) -> Mapping[str, ModelCapabilities]:
+        return _MODELS
 
     default_version: ClassVar[str] = "v2"
 
@@ -189,3 +195,4 @@ class AzureAIProvider(CohereProvider):
     default_api_base = None
     api_base_required = True
     default_version = "v1"
+    example_model = "azure_ai/Cohere-rerank-v3.5"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rerankit._errors import ConfigurationError
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
@@ -23,16 +25,23 @@ class LocalProvider(Provider):
 
     name = "local"
     options = frozenset({"k1", "b"})
-    models = ("bm25",)
+    example_model = "local/bm25"
 
     def capabilities(self, model: str) -> ModelCapabilities:
         return _BM25
 
+    def model_table(self) -> Mapping[str, ModelCapabilities]:
+        return {"bm25": _BM25}
+
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         if request.model != "bm25":
             raise ConfigurationError(
-                f"unknown local model {request.model!r}; available: {', '.join(self.models)}"
+                f"unknown local model {request.model!r}; available: {', '.join(self.model_table())}"
             )
+        if ctx.extra_body:
+            ctx.unsupported("extra_body", instead="local models send no request")
+        if ctx.extra_headers:
+            ctx.unsupported("extra_headers", instead="local models send no request")
         k1 = _number(request.options.get("k1", 1.5), "k1")
         b = _number(request.options.get("b", 0.75), "b")
         if not 0 <= b <= 1:

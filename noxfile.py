@@ -1,0 +1,79 @@
+"""Development sessions: ``nox -s tests|lint|typecheck|docs|bench``.
+
+``nox`` alone runs every session but ``bench``. Arguments after ``--`` reach the tool a session
+runs: ``nox -s tests -- -k cohere``, ``nox -s docs -- --site-dir /tmp/site``,
+``nox -s bench -- --quick``. Each session installs rerankit with the optional dependency group
+it needs from ``pyproject.toml``, so tool versions are declared in one place.
+"""
+
+from __future__ import annotations
+
+import nox
+from nox.command import CommandFailed
+
+PYTHON = "3.11"
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+
+
+def install(session: nox.Session, *extras: str) -> None:
+    """Install rerankit from this checkout, with the optional dependency groups ``extras``."""
+    session.install(f".[{','.join(extras)}]" if extras else ".")
+
+
+def run_all(session: nox.Session, *commands: tuple[str, ...]) -> None:
+    """Run every command, even after one fails, and fail the session if any failed."""
+    failed = [" ".join(command) for command in commands if not succeeds(session, command)]
+    if failed:
+        session.error("failed: " + "; ".join(failed))
+
+
+def succeeds(session: nox.Session, command: tuple[str, ...]) -> bool:
+    try:
+        session.run(*command)
+    except CommandFailed:
+        return False
+    return True
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (arguments go to pytest)."""
+    install(session, "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check formatting, lint rules and that the generated sync facade is up to date."""
+    install(session, "lint")
+    run_all(
+        session,
+        ("ruff", "format", "--check", "."),
+        ("ruff", "check", "."),
+        ("python", "scripts/gen_sync.py", "--check"),
+    )
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy --strict (settings in pyproject.toml)."""
+    install(session, "typecheck", "test")  # rerankit.testing imports pytest
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, failing on any warning (arguments go to mkdocs build)."""
+    install(session, "docs", "lint")  # mkdocstrings formats signatures with ruff
+    # NO_MKDOCS_2_WARNING hides Material for MkDocs' end-of-life banner (not a build warning).
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    session.run("mkdocs", "build", "--strict", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the loopback benchmarks (arguments go to benchmarks/run.py)."""
+    install(session)
+    session.run("python", "benchmarks/run.py", *session.posargs)
