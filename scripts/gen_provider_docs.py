@@ -66,13 +66,12 @@ def _section(name: str, provider: Provider) -> str:
     key = _env(cls.api_key_env)
     key_note = "required" if cls.api_key_required else "optional"
     lines += [
-        f"- **Example:** `rerankit.rerank(\"{example}\", query, documents)`",
+        f'- **Example:** `rerankit.rerank("{example}", query, documents)`',
         f"- **API key** ({key_note}): {key}",
         f"- **Base URL:** {_env(cls.api_base_env)}"
         + (f"; default `{cls.default_api_base}`" if cls.default_api_base else "")
         + ("; required" if cls.api_base_required else ""),
-        "- **Provider options:** "
-        + (", ".join(f"`{o}`" for o in sorted(cls.options)) or "none"),
+        "- **Provider options:** " + (", ".join(f"`{o}`" for o in sorted(cls.options)) or "none"),
     ]
     extra = getattr(cls, "install_extra", None)
     if extra:
@@ -87,7 +86,11 @@ def _section(name: str, provider: Provider) -> str:
     ]
     table = dict(provider.model_table())
     if table:
-        used = [(field, label) for field, label in LIMITS if any(getattr(c, field) for c in table.values())]
+        used = [
+            (field, label)
+            for field, label in LIMITS
+            if any(getattr(c, field) for c in table.values())
+        ]
         header = ["model", *[label for _, label in used], "parameters", "score"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for model_name, model_caps in table.items():
@@ -96,7 +99,11 @@ def _section(name: str, provider: Provider) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     else:
-        limits = [f"{label}: {_number(getattr(caps, field))}" for field, label in LIMITS if getattr(caps, field)]
+        limits = [
+            f"{label}: {_number(getattr(caps, field))}"
+            for field, label in LIMITS
+            if getattr(caps, field)
+        ]
         if limits:
             lines += ["- **Limits:** " + "; ".join(limits), ""]
     return "\n".join(lines)
@@ -122,9 +129,14 @@ def main() -> int:
     old = TARGET.read_text() if TARGET.exists() else ""
     if check:
         if new != old:
-            diff = difflib.unified_diff(old.splitlines(), new.splitlines(), "committed", "generated", lineterm="")
+            diff = difflib.unified_diff(
+                old.splitlines(), new.splitlines(), "committed", "generated", lineterm=""
+            )
             print("\n".join(diff))
-            print(f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_provider_docs.py", file=sys.stderr)
+            print(
+                f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_provider_docs.py",
+                file=sys.stderr,
+            )
             return 1
         print(f"{TARGET.relative_to(ROOT)} is up to date")
         return 0
