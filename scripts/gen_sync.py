@@ -31,6 +31,7 @@ HEADER = '''\
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,7 +39,7 @@ from typing import Any
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
-from rerankit._sync._portal import get_portal
+from rerankit._sync._portal import adopt, call
 from rerankit._types import Document, RerankResponse
 
 __all__ = ["Client", "rerank"]
@@ -60,21 +61,39 @@ def default_client() -> Client:
                 _default = Client()
             client = _default
     return client
+
+
+def _reset_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 '''
+
+
+REPR = """\
+def __repr__(self) -> str:
+    return "Client" + repr(self._async)[len("AsyncClient"):]
+"""
 
 
 def sync_doc(doc: str | None) -> str | None:
     if doc is None:
         return None
     for old, new in (
-        ("async with AsyncClient() as client: await client.rerank(...)",
-         "with Client() as client: client.rerank(...)"),
+        (
+            "async with AsyncClient() as client: await client.rerank(...)",
+            "with Client() as client: client.rerank(...)",
+        ),
         ("AsyncClient.rerank", "Client.rerank"),
         ("AsyncClient", "Client"),
         ("aclose()", "close()"),
         ("await ", ""),
-        ("One client belongs to one event loop at a time.",
-         "Calls run on rerankit's private event loop thread; any thread may call."),
+        (
+            "One client belongs to one event loop at a time.",
+            "Calls run on rerankit's private event loop thread; any thread may call.",
+        ),
         ("the running loop", "this process"),
         (" (a session passed in by the caller stays open)", ""),
     ):
@@ -93,7 +112,11 @@ def forward(args: ast.arguments) -> str:
 
 
 def drop_args(args: ast.arguments, names: set[str]) -> ast.arguments:
-    kept = [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if a.arg not in names]
+    if any(a.arg in names for a in args.posonlyargs + args.args):
+        sys.exit(f"gen_sync.py: only keyword-only arguments can be dropped ({sorted(names)})")
+    kept = [
+        (a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if a.arg not in names
+    ]
     return ast.arguments(
         posonlyargs=args.posonlyargs,
         args=[a for a in args.args if a.arg not in names],
@@ -122,16 +145,25 @@ def indent(text: str) -> str:
 def generate() -> str:
     tree = ast.parse(SOURCE.read_text())
     out = [HEADER]
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "AsyncClient":
-            out.append(generate_class(node))
+    out.extend(
+        generate_class(node)
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "AsyncClient"
+    )
     out.append(DEFAULT_CLIENT)
     for node in tree.body:
         if isinstance(node, ast.AsyncFunctionDef) and node.name in RENAMES:
             body = f"return default_client().{RENAMES[node.name]}({forward(node.args)})"
-            out.append("\n\n" + make_function(
-                RENAMES[node.name], node.args, node.returns, sync_doc(ast.get_docstring(node, clean=False)), body
-            ))
+            out.append(
+                "\n\n"
+                + make_function(
+                    RENAMES[node.name],
+                    node.args,
+                    node.returns,
+                    sync_doc(ast.get_docstring(node, clean=False)),
+                    body,
+                )
+            )
     return "".join(out)
 
 
@@ -141,11 +173,7 @@ def generate_class(cls: ast.ClassDef) -> str:
     for node in cls.body:
         if isinstance(node, ast.FunctionDef) and node.name == "__init__":
             args = drop_args(node.args, SYNC_ONLY_SKIPPED)
-            body = (
-                f"self._async = AsyncClient({forward(args)})\n"
-                "self._portal = get_portal()\n"
-                "self._portal.adopt(self._async)"
-            )
+            body = f"self._async = AsyncClient({forward(args)})\nadopt(self, self._async)"
             methods.append(make_function("__init__", args, node.returns, None, body))
         elif isinstance(node, ast.AsyncFunctionDef) and node.name == "__aenter__":
             methods.append(make_function("__enter__", node.args, node.returns, None, "return self"))
@@ -153,20 +181,29 @@ def generate_class(cls: ast.ClassDef) -> str:
             methods.append(make_function("__exit__", node.args, node.returns, None, "self.close()"))
         elif isinstance(node, ast.AsyncFunctionDef) and not node.name.startswith("_"):
             name = RENAMES.get(node.name, node.name)
-            body = f"return self._portal.call(self._async.{node.name}, {forward(node.args)})"
+            body = f"return call(self._async.{node.name}, {forward(node.args)})"
             body = body.replace(", )", ")")
             methods.append(
-                make_function(name, node.args, node.returns, sync_doc(ast.get_docstring(node, clean=False)), body)
+                make_function(
+                    name,
+                    node.args,
+                    node.returns,
+                    sync_doc(ast.get_docstring(node, clean=False)),
+                    body,
+                )
             )
-    methods.insert(1, 'def __repr__(self) -> str:\n    return "Client" + repr(self._async)[len("AsyncClient"):]\n')
-    text = f"\n\nclass Client:\n    \"\"\"{doc}\"\"\"\n\n" + "\n".join(indent(m) for m in methods)
-    return text
+    methods.insert(1, REPR)
+    return f'\n\nclass Client:\n    """{doc}"""\n\n' + "\n".join(indent(m) for m in methods)
 
 
 def formatted(source: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(TARGET), "-"],
-        input=source, capture_output=True, text=True, check=False, cwd=ROOT,
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     if result.returncode != 0:
         sys.exit(f"ruff format failed on the generated code:\n{result.stderr}")
@@ -181,9 +218,14 @@ def main() -> int:
     old = TARGET.read_text() if TARGET.exists() else ""
     if check:
         if new != old:
-            diff = difflib.unified_diff(old.splitlines(), new.splitlines(), "committed", "generated", lineterm="")
+            diff = difflib.unified_diff(
+                old.splitlines(), new.splitlines(), "committed", "generated", lineterm=""
+            )
             print("\n".join(diff))
-            print(f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_sync.py", file=sys.stderr)
+            print(
+                f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_sync.py",
+                file=sys.stderr,
+            )
             return 1
         print(f"{TARGET.relative_to(ROOT)} is up to date")
         return 0

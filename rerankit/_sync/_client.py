@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
-from rerankit._sync._portal import get_portal
+from rerankit._sync._portal import adopt, call
 from rerankit._types import Document, RerankResponse
 
 __all__ = ["Client", "rerank"]
@@ -51,8 +52,7 @@ class Client:
             drop_params=drop_params,
             max_connections=max_connections,
         )
-        self._portal = get_portal()
-        self._portal.adopt(self._async)
+        adopt(self, self._async)
 
     def __repr__(self) -> str:
         return "Client" + repr(self._async)[len("AsyncClient") :]
@@ -65,7 +65,7 @@ class Client:
 
     def close(self) -> None:
         """Close the connection pool."""
-        return self._portal.call(self._async.aclose)
+        return call(self._async.aclose)
 
     def rerank(
         self,
@@ -109,7 +109,7 @@ class Client:
         Returns:
             A ``RerankResponse`` whose results are sorted by descending relevance.
         """
-        return self._portal.call(
+        return call(
             self._async.rerank,
             model,
             query,
@@ -143,6 +143,14 @@ def default_client() -> Client:
                 _default = Client()
             client = _default
     return client
+
+
+def _reset_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def rerank(

@@ -1,33 +1,66 @@
 """The private event loop thread that runs the sync facade's coroutines.
 
-One daemon thread per process, started on first use. Callers block on a thread-safe future, so
+One daemon thread per process, started on first call. Callers block on a lock of their own, so
 the facade works from many threads at once and from inside a running event loop (a notebook).
-A forked child starts a fresh loop; interpreter exit closes the clients' connection pools
-without waiting on anything that could hang; Ctrl-C cancels the in-flight request.
+A forked child starts a fresh loop and never touches what it inherited; interpreter exit, or
+dropping a ``Client`` unclosed, closes its connection pool without waiting on anything that
+could hang; Ctrl-C cancels the in-flight request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
+import signal
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from rerankit._errors import RerankitError
 
 if TYPE_CHECKING:
     from rerankit._client import AsyncClient
 
-__all__ = ["Portal", "get_portal"]
+__all__ = ["Portal", "adopt", "call", "get_portal"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _SHUTDOWN_TIMEOUT = 2.0
 _CANCEL_TIMEOUT = 5.0
+_SHUT_DOWN = "rerankit's event loop has shut down: the interpreter is exiting"
+_WAIT_SLICE = 0.1 if sys.platform == "win32" else -1
+"""How long a caller blocks at a time: forever on POSIX, where a signal interrupts the wait;
+in slices on Windows, where only a return to the interpreter lets Ctrl-C through."""
+_PROCESS_SIGNALS = frozenset(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+    if hasattr(signal, name)
+)
+"""Signals the loop thread blocks, so the kernel delivers them to a thread that can wake up and
+run Python's handlers: a main thread blocked in ``call`` gets Ctrl-C's ``KeyboardInterrupt``."""
+
+
+class _Job(Generic[T]):
+    """One coroutine run on the loop for one waiting thread; ``done`` is released when it ends."""
+
+    __slots__ = ("done", "error", "finished", "result", "task")
+
+    def __init__(self) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.finished = False
+        self.task: asyncio.Task[None] | None = None
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        self.finished = True
+        self.done.release()
 
 
 class Portal:
@@ -35,92 +68,200 @@ class Portal:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._clients: weakref.WeakSet[AsyncClient] = weakref.WeakSet()
+        self._closed = False
+        self._closing: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="rerankit-loop", daemon=True)
         self._thread.start()
+        self._ident = self._thread.ident
 
     def _run(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
         finally:
             self.loop.close()
 
-    def adopt(self, client: AsyncClient) -> None:
-        """Close ``client``'s connection pool when the interpreter exits."""
-        self._clients.add(client)
+    @property
+    def running(self) -> bool:
+        """Whether calls can still be made (false once interpreter exit has shut it down)."""
+        return not self._closed and self._thread.is_alive()
 
     def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the loop thread and wait for its result.
 
         An exception raised while waiting (``KeyboardInterrupt``) cancels the coroutine and
-        waits briefly for it to unwind, so the in-flight request is really abandoned.
+        waits briefly for it to unwind, so the in-flight request is really abandoned. Raises
+        ``RerankitError`` on the loop thread itself (waiting there would deadlock) and once
+        interpreter exit has shut the loop down.
         """
-        if threading.get_ident() == self._thread.ident:
+        if threading.get_ident() == self._ident:
             raise RerankitError(
-                "rerankit's sync API was called from its own event loop thread; "
-                "use AsyncClient and await it there instead"
+                "rerankit's sync API was called from its own event loop thread (from a "
+                "provider, or a callback running there); use AsyncClient and await it instead"
             )
-        finished = threading.Event()
-        future = asyncio.run_coroutine_threadsafe(_signal(fn(*args, **kwargs), finished), self.loop)
+        if self._closed:
+            raise RerankitError(_SHUT_DOWN)
+        job: _Job[T] = _Job()
         try:
-            return future.result()
+            self.loop.call_soon_threadsafe(self._start, job, fn, args, kwargs)
+        except RuntimeError:  # closed since the check above
+            raise RerankitError(_SHUT_DOWN) from None
+        try:
+            while not job.done.acquire(timeout=_WAIT_SLICE):
+                pass
         except BaseException:
-            if not future.done():
-                future.cancel()
-                finished.wait(_CANCEL_TIMEOUT)
+            if not job.finished:
+                with contextlib.suppress(RuntimeError):  # the loop is already closed
+                    self.loop.call_soon_threadsafe(self._cancel, job)
+                job.done.acquire(timeout=_CANCEL_TIMEOUT)
             raise
+        error = job.error
+        if error is not None:
+            job.error = None  # no cycle through the traceback's frames
+            try:
+                raise error
+            finally:
+                del error
+        return cast(T, job.result)
+
+    def _start(
+        self,
+        job: _Job[Any],
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        job.task = self.loop.create_task(_run(job, fn, args, kwargs))
+
+    @staticmethod
+    def _cancel(job: _Job[Any]) -> None:
+        if job.task is not None:
+            job.task.cancel()
+        elif not job.finished:  # never started: ``_start`` would have run before this
+            job.finish()
+
+    def close_soon(self, client: AsyncClient) -> None:
+        """Close ``client`` on the loop without waiting (any thread, no-op once shut down)."""
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self.loop.call_soon_threadsafe(self._spawn_close, client)
+
+    def _spawn_close(self, client: AsyncClient) -> None:
+        task = self.loop.create_task(_close_quietly(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def shutdown(self) -> None:
         """Close adopted clients, then stop the loop; gives up after a short timeout."""
+        if self._closed:
+            return
+        self._closed = True
         if not self._thread.is_alive():
             return
-        clients = list(self._clients)
-        if clients:
-            future = asyncio.run_coroutine_threadsafe(_close_all(clients), self.loop)
-            try:
-                future.result(_SHUTDOWN_TIMEOUT)
-            except BaseException:
-                future.cancel()
+        future = asyncio.run_coroutine_threadsafe(self._wind_down(), self.loop)
+        try:
+            future.result(_SHUTDOWN_TIMEOUT)
+        except BaseException:
+            future.cancel()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(_SHUTDOWN_TIMEOUT)
 
+    async def _wind_down(self) -> None:
+        clients = list(_clients)
+        await asyncio.gather(
+            *(_close_quietly(client) for client in clients), *self._closing, return_exceptions=True
+        )
 
-async def _signal(coro: Awaitable[T], finished: threading.Event) -> T:
+
+async def _run(
+    job: _Job[Any],
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
     try:
-        return await coro
+        job.result = await fn(*args, **kwargs)
+    except BaseException as exc:  # the caller's thread raises it, CancelledError included
+        job.error = exc
     finally:
-        finished.set()
+        job.finish()
 
 
-async def _close_all(clients: list[AsyncClient]) -> None:
-    await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
+async def _close_quietly(client: AsyncClient) -> None:
+    with contextlib.suppress(Exception):
+        await client.aclose()
 
 
 _lock = threading.Lock()
 _portal: Portal | None = None
-_left_behind: list[Portal] = []
-"""Portals inherited through fork: their thread does not exist in the child; never touched."""
+_clients: weakref.WeakSet[AsyncClient] = weakref.WeakSet()
+"""Every sync client's ``AsyncClient``, closed at interpreter exit."""
+
+_left_behind_kept = False
+_left_behind: list[object] = []
+"""What a forked child inherited: portals whose thread does not exist here, the clients and
+sessions bound to their loop. Freeing them would act on the parent's sockets (the epoll
+instance is shared; an unclosed connector closes its transports when collected), so they
+are kept, never closed, and never collected, not even by interpreter teardown: the first
+portal leaks one reference to this list (a forked child inherits that count)."""
+
+
+def _never_free(obj: object) -> None:
+    """Leak one reference to ``obj`` so interpreter teardown cannot collect it either."""
+    try:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    except (ImportError, AttributeError):  # no ctypes, or not CPython: nothing frees at exit
+        pass
 
 
 def get_portal() -> Portal:
     """The process's portal, started on first use (and again in a forked child)."""
-    global _portal
+    global _portal, _left_behind_kept
     portal = _portal
     if portal is not None:
         return portal
     with _lock:
         if _portal is None:
+            if not _left_behind_kept:
+                _never_free(_left_behind)
+                _left_behind_kept = True
             _portal = Portal()
         return _portal
 
 
+def call(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``fn(*args, **kwargs)`` on this process's portal and wait for its result."""
+    return get_portal().call(fn, *args, **kwargs)
+
+
+def adopt(owner: object, client: AsyncClient) -> None:
+    """Close ``client``'s pool at interpreter exit, or soon after ``owner`` is collected."""
+    _clients.add(client)
+    weakref.finalize(owner, _close_soon, client).atexit = False
+
+
+def _close_soon(client: AsyncClient) -> None:
+    portal = _portal
+    if portal is not None and portal.running:
+        portal.close_soon(client)
+    # else no loop of this process ever opened a connection for it (what a forked child
+    # inherited is in ``_left_behind``), or exit has closed it already
+
+
 def _after_fork_in_child() -> None:
     global _portal, _lock
-    if _portal is not None:
-        _left_behind.append(_portal)
-    _portal = None
     _lock = threading.Lock()
+    if _portal is None:
+        return
+    _left_behind.append(_portal)
+    _portal = None
+    _left_behind.extend(_clients)
+    http = sys.modules.get("rerankit._http")
+    if http is not None and hasattr(http, "_abandoned"):
+        _left_behind.append(http._abandoned)  # sessions set aside by transports: as unsafe
 
 
 def _at_exit() -> None:
