@@ -1,0 +1,117 @@
+"""NVIDIA NIM reranking: the hosted retrieval route, and the ``/v1/ranking`` route of NIMs."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from rerankit._errors import ConfigurationError
+from rerankit.providers._base import ModelCapabilities, ProviderContext
+from rerankit.providers._rest import RestProvider, RestVendor
+
+if TYPE_CHECKING:
+    from rerankit._types import RerankRequest
+
+__all__ = ["NvidiaNIMProvider"]
+
+DEFAULT_BASE = "https://ai.api.nvidia.com"
+CHAT_HOST = "integrate.api.nvidia.com"
+"""The host LiteLLM's ``NVIDIA_NIM_API_BASE`` usually names for chat; it serves no reranking."""
+HOSTED_DOMAIN = "api.nvidia.com"
+RANKING_PREFIX = "ranking/"
+
+_VERSION_UNDERSCORE = re.compile(r"(?<=\d)_(?=\d)")
+_NIM = ModelCapabilities(score_kind="logit")
+_NIM_8K = ModelCapabilities(max_pair_tokens=8_192, score_kind="logit")
+
+
+def _split(model: str) -> tuple[bool, str]:
+    """Whether ``model`` asks for the ranking route, and the model without ``ranking/``."""
+    if model.startswith(RANKING_PREFIX):
+        return True, model[len(RANKING_PREFIX) :]
+    return False, model
+
+
+def body_model(model: str) -> str:
+    """The model as the JSON body names it: ``ranking/`` removed, ``3_2`` written ``3.2``."""
+    return _VERSION_UNDERSCORE.sub(".", _split(model)[1])
+
+
+def path_model(model: str) -> str:
+    """The model as the retrieval route's URL path names it: every ``.`` written ``_``."""
+    return body_model(model).replace(".", "_")
+
+
+class NvidiaNIMProvider(RestProvider):
+    """``nvidia_nim/<model>``: NVIDIA NIM rerankers, hosted or self-hosted.
+
+    Two routes, chosen by the model string: ``nvidia_nim/<model>`` calls the hosted retrieval
+    route ``{base}/v1/retrieval/<model>/reranking`` (the URL path writes ``.`` as ``_``, the body
+    keeps ``.``; either spelling is accepted), and ``nvidia_nim/ranking/<model>`` calls
+    ``{base}/v1/ranking``, the route of self-hosted NIMs and newer models. A base containing
+    ``/retrieval/`` or ending in ``/ranking`` is used as it is; a trailing ``/v1`` is dropped; a
+    base on the chat host ``integrate.api.nvidia.com`` is ignored. The key is optional
+    (self-hosted NIMs need none) but required on NVIDIA's hosted API. The body is
+    ``{model, query: {text}, passages: [{text}]}``; dicts are rendered. ``top_n`` is applied by
+    rerankit on both routes (no ``top_k`` is sent). Option ``truncate`` (``"END"`` or
+    ``"NONE"``) is passed through. Scores are raw logits. Usage: ``usage.total_tokens`` when
+    reported.
+    """
+
+    name = "nvidia_nim"
+    api_key_env: ClassVar[tuple[str, ...]] = ("NVIDIA_NIM_API_KEY", "NVIDIA_API_KEY")
+    api_base_env: ClassVar[tuple[str, ...]] = ("NVIDIA_NIM_API_BASE",)
+    example_model = "nvidia_nim/nvidia/llama-3.2-nv-rerankqa-1b-v2"
+    vendor = RestVendor(
+        route="/v1/ranking",
+        default_base=DEFAULT_BASE,
+        documents_field="passages",
+        top_n_field=None,
+        return_documents_field=None,
+        extras=("truncate",),
+        results_fields=("rankings",),
+        score_fields=("logit",),
+        default=_NIM,
+        models={
+            "nvidia/llama-3.2-nv-rerankqa-1b-v2": _NIM_8K,
+            "nvidia/llama-3.2-nemoretriever-500m-rerank-v2": _NIM_8K,
+            "nvidia/nv-rerankqa-mistral-4b-v3": ModelCapabilities(
+                max_pair_tokens=512, score_kind="logit"
+            ),
+        },
+    )
+
+    def capabilities(self, model: str) -> ModelCapabilities:
+        return self.vendor.models.get(body_model(model), self.vendor.default)
+
+    def wire_model(self, model: str) -> str:
+        return body_model(model)
+
+    def url(self, request: RerankRequest, ctx: ProviderContext) -> str:
+        base = (ctx.api_base or DEFAULT_BASE).rstrip("/")
+        host = (urlsplit(base).hostname or "").lower()
+        if host == CHAT_HOST:
+            base, host = DEFAULT_BASE, urlsplit(DEFAULT_BASE).hostname or ""
+        if not ctx.api_key and (host == HOSTED_DOMAIN or host.endswith("." + HOSTED_DOMAIN)):
+            raise ConfigurationError(
+                f"no API key for provider 'nvidia_nim': NVIDIA's hosted API at {host} needs one; "
+                "pass api_key=..., or configure it with "
+                "AsyncClient(providers={'nvidia_nim': {'api_key': ...}}), "
+                f"or set {' or '.join(self.api_key_env)}"
+            )
+        if "/retrieval/" in base or base.endswith("/ranking"):
+            return base
+        base = base.removesuffix("/v1")
+        ranking, _ = _split(request.model)
+        if ranking:
+            return f"{base}/v1/ranking"
+        return f"{base}/v1/retrieval/{path_model(request.model)}/reranking"
+
+    def documents(self, request: RerankRequest) -> list[Any]:
+        return [{"text": text} for text in request.documents]
+
+    def body(self, request: RerankRequest, ctx: ProviderContext) -> dict[str, Any]:
+        body = super().body(request, ctx)
+        body["query"] = {"text": request.query}
+        return body

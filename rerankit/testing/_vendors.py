@@ -1,0 +1,522 @@
+"""Fake rerank APIs of Voyage, Mixedbread, Pinecone, ZeroEntropy, Contextual, TEI, DeepInfra, NIM.
+
+Each checks path, auth and body fields like the real API, rejects what it rejects, and answers
+in the vendor's documented response shape. The five "close to Cohere" APIs share one frame,
+``TableFake``: a query, a list of documents and a cut-off in, a list of ``{index, score}`` out,
+differing only in field names, limits and the extra figures they report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any, ClassVar
+
+from rerankit.testing._server import ReceivedRequest, Reply
+from rerankit.testing._vendor import FakeVendor
+
+__all__ = [
+    "ContextualFake",
+    "DeepInfraFake",
+    "MixedbreadFake",
+    "NvidiaNIMFake",
+    "PineconeFake",
+    "TEIFake",
+    "TableFake",
+    "VoyageFake",
+    "ZeroEntropyFake",
+    "fake_logit",
+    "fake_tokens",
+]
+
+_WORD = re.compile(r"\w+")
+
+
+def fake_tokens(*texts: str) -> int:
+    """The fakes' token count: words, which is all a test needs to check usage mapping."""
+    return sum(len(_WORD.findall(text)) for text in texts)
+
+
+def fake_logit(score: float) -> float:
+    """A raw, unbounded score with the same order as ``score`` (0..1): ``10 * score - 5``."""
+    return 10.0 * score - 5.0
+
+
+class TableFake(FakeVendor):
+    """A JSON rerank API described by a few class attributes.
+
+    ``fields``: the request fields the API knows (any other is rejected); ``required``: those it
+    needs. ``documents_field`` holds strings (``document_kinds = "strings"``), objects
+    (``"objects"``) or either (``"either"``), at most ``max_documents``. ``top_field`` is the
+    cut-off (an int >= 1). The answer lists ``{index, <score_field>}`` under ``results_field``,
+    sorted and cut, plus ``echo_field`` (the document) when ``return_field`` asks for it
+    (``return_default`` when absent); ``extra()`` adds the vendor's other figures.
+    """
+
+    fields: ClassVar[frozenset[str]] = frozenset()
+    required: ClassVar[tuple[str, ...]] = ("query",)
+    documents_field: ClassVar[str] = "documents"
+    document_kinds: ClassVar[str] = "strings"
+    max_documents: ClassVar[int] = 1_000
+    top_field: ClassVar[str | None] = "top_n"
+    results_field: ClassVar[str] = "results"
+    score_field: ClassVar[str] = "relevance_score"
+    return_field: ClassVar[str | None] = None
+    return_default: ClassVar[bool] = False
+    echo_field: ClassVar[str] = "document"
+
+    def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
+        unknown = sorted(set(body) - self.fields)
+        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        for field in self.required:
+            self.require(
+                isinstance(body.get(field), str) and bool(body[field].strip()),
+                f"{field} is required",
+            )
+        docs = body.get(self.documents_field)
+        self.require(
+            isinstance(docs, list) and 0 < len(docs) <= self.max_documents,
+            f"{self.documents_field} must hold 1 to {self.max_documents} items",
+        )
+        kinds = {"strings": (str,), "objects": (dict,), "either": (str, dict)}[self.document_kinds]
+        self.require(
+            all(isinstance(doc, kinds) for doc in docs),
+            f"{self.documents_field} must be a list of {self.document_kinds}",
+        )
+        top = body.get(self.top_field) if self.top_field else None
+        self.require(
+            top is None or (isinstance(top, int) and not isinstance(top, bool) and top >= 1),
+            f"{self.top_field} must be an integer >= 1",
+        )
+        flag = body.get(self.return_field) if self.return_field else None
+        self.require(flag is None or isinstance(flag, bool), f"{self.return_field} must be bool")
+        self.check(body, docs)
+        return body["query"], [self.text(doc, body) for doc in docs], top
+
+    def check(self, body: Any, docs: list[Any]) -> None:
+        """Vendor-specific checks beyond the common ones (none by default)."""
+
+    def text(self, doc: Any, body: Any) -> str:
+        """What the vendor ranks a document on."""
+        return self.text_of(doc)
+
+    def answer(
+        self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
+    ) -> Any:
+        echo = self.return_default
+        if self.return_field and self.return_field in body:
+            echo = body[self.return_field]
+        results: list[dict[str, Any]] = []
+        for index, score in self.ranked(scores, top_n):
+            result: dict[str, Any] = {"index": index, self.score_field: score}
+            if echo:
+                result[self.echo_field] = self.echo(body[self.documents_field][index])
+            results.append(result)
+        return {self.results_field: results, **self.extra(body, scores, results)}
+
+    def echo(self, doc: Any) -> Any:
+        """The document as the vendor echoes it."""
+        return doc
+
+    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+        """The vendor's fields beside the result list."""
+        return {}
+
+    def usage_tokens(self, body: Any) -> int:
+        docs = body[self.documents_field]
+        return fake_tokens(body["query"]) * len(docs) + fake_tokens(
+            *(d if isinstance(d, str) else " ".join(map(str, d.values())) for d in docs)
+        )
+
+
+class VoyageFake(TableFake):
+    """Voyage AI ``POST /v1/rerank``: string documents, ``top_k``, answers under ``data``."""
+
+    paths = ("/v1/rerank",)
+    fields = frozenset({"query", "documents", "model", "top_k", "return_documents", "truncation"})
+    required = ("query", "model")
+    top_field = "top_k"
+    results_field = "data"
+    return_field = "return_documents"
+
+    def check(self, body: Any, docs: list[Any]) -> None:
+        truncation = body.get("truncation")
+        self.require(truncation is None or isinstance(truncation, bool), "truncation must be bool")
+
+    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+        return {
+            "object": "list",
+            "model": body["model"],
+            "usage": {"total_tokens": self.usage_tokens(body)},
+        }
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body={"detail": message})
+
+
+class MixedbreadFake(TableFake):
+    """Mixedbread ``POST /v1/reranking``: ``input`` (strings or objects), ``rank_fields``."""
+
+    paths = ("/v1/reranking",)
+    fields = frozenset(
+        {"model", "query", "input", "rank_fields", "top_k", "return_input", "rewrite_query"}
+    )
+    required = ("model", "query")
+    documents_field = "input"
+    document_kinds = "either"
+    top_field = "top_k"
+    results_field = "data"
+    score_field = "score"
+    return_field = "return_input"
+    echo_field = "input"
+
+    def check(self, body: Any, docs: list[Any]) -> None:
+        self.require(len(body["query"]) <= 32_000, "query is longer than 32,000 characters")
+        fields = body.get("rank_fields")
+        self.require(
+            fields is None
+            or (isinstance(fields, list) and all(isinstance(f, str) for f in fields)),
+            "rank_fields must be a list of strings",
+        )
+
+    def text(self, doc: Any, body: Any) -> str:
+        if isinstance(doc, str):
+            return doc
+        fields = body.get("rank_fields") or list(doc)
+        return " ".join(str(doc[f]) for f in fields if f in doc)
+
+    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+        for result in results:
+            result["object"] = "rank_result"
+        tokens = self.usage_tokens(body)
+        return {
+            "object": "list",
+            "model": body["model"],
+            "top_k": body.get("top_k", len(scores)),
+            "return_input": body.get("return_input", False),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+class PineconeFake(TableFake):
+    """Pinecone Inference ``POST /rerank``: ``Api-Key`` + version headers, object documents.
+
+    Documents must be objects holding every ``rank_fields`` entry (default ``["text"]``);
+    ``bge-reranker-v2-m3`` and ``pinecone-rerank-v0`` take one rank field only;
+    ``return_documents`` defaults to true.
+    """
+
+    paths = ("/rerank",)
+    fields = frozenset(
+        {"model", "query", "documents", "top_n", "return_documents", "rank_fields", "parameters"}
+    )
+    required = ("model", "query")
+    document_kinds = "objects"
+    results_field = "data"
+    score_field = "score"
+    return_field = "return_documents"
+    return_default = True
+    single_field_models: ClassVar[frozenset[str]] = frozenset(
+        {"bge-reranker-v2-m3", "pinecone-rerank-v0"}
+    )
+
+    def auth(self, request: ReceivedRequest) -> bool:
+        if "authorization" in request.headers:
+            return False
+        return request.headers.get("api-key") == self.api_key
+
+    def __call__(self, request: ReceivedRequest) -> Reply:
+        if self.route_ok(request) and "x-pinecone-api-version" not in request.headers:
+            return self.error(400, "missing required header X-Pinecone-Api-Version")
+        return super().__call__(request)
+
+    def check(self, body: Any, docs: list[Any]) -> None:
+        fields = body.get("rank_fields", ["text"])
+        self.require(
+            isinstance(fields, list) and bool(fields) and all(isinstance(f, str) for f in fields),
+            "rank_fields must be a non-empty list of strings",
+        )
+        if body["model"] in self.single_field_models:
+            self.require(len(fields) == 1, f"{body['model']} supports only one rank field")
+        for position, doc in enumerate(docs):
+            for field in fields:
+                self.require(field in doc, f"document {position} is missing field {field!r}")
+        parameters = body.get("parameters")
+        self.require(parameters is None or isinstance(parameters, dict), "bad parameters")
+
+    def text(self, doc: Any, body: Any) -> str:
+        return self.text_of(doc, body.get("rank_fields", ["text"]))
+
+    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+        return {"model": body["model"], "usage": {"rerank_units": 1}}
+
+    def error(self, status: int, message: str) -> Reply:
+        code = "INVALID_ARGUMENT" if status == 400 else "UNAUTHENTICATED"
+        return Reply(
+            status=status, body={"error": {"code": code, "message": message}, "status": status}
+        )
+
+
+class ZeroEntropyFake(TableFake):
+    """ZeroEntropy ``POST /v1/models/rerank``: byte budget, ``latency``, figures beside results."""
+
+    paths = ("/v1/models/rerank",)
+    fields = frozenset({"model", "query", "documents", "top_n", "latency"})
+    required = ("model", "query")
+    max_documents = 1_000_000
+    max_bytes = 5_000_000
+
+    def __init__(self, api_key: str | None = "test-key", *, latency_mode: str = "fast") -> None:
+        super().__init__(api_key)
+        self.latency_mode = latency_mode
+
+    def request_bytes(self, body: Any) -> int:
+        query = len(body["query"].encode())
+        return sum(150 + query + len(doc.encode()) for doc in body["documents"])
+
+    def check(self, body: Any, docs: list[Any]) -> None:
+        latency = body.get("latency")
+        self.require(latency in (None, "fast", "slow"), "latency must be 'fast' or 'slow'")
+        self.require(
+            self.request_bytes(body) <= self.max_bytes,
+            f"the request is larger than {self.max_bytes} bytes",
+        )
+
+    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+        return {
+            "total_bytes": self.request_bytes(body),
+            "total_tokens": self.usage_tokens(body),
+            "actual_latency_mode": body.get("latency") or self.latency_mode,
+            "e2e_latency": 0.05,
+            "inference_latency": 0.04,
+        }
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body={"detail": message})
+
+
+class ContextualFake(TableFake):
+    """Contextual AI ``POST /v1/rerank``: strings, ``instruction``, per-document ``metadata``."""
+
+    paths = ("/v1/rerank",)
+    fields = frozenset({"query", "documents", "model", "top_n", "instruction", "metadata"})
+    required = ("query", "model")
+
+    def check(self, body: Any, docs: list[Any]) -> None:
+        instruction = body.get("instruction")
+        self.require(instruction is None or isinstance(instruction, str), "bad instruction")
+        metadata = body.get("metadata")
+        self.require(
+            metadata is None
+            or (
+                isinstance(metadata, list)
+                and len(metadata) == len(docs)
+                and all(isinstance(m, str) for m in metadata)
+            ),
+            "metadata must be a list of strings, one per document",
+        )
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body={"detail": message})
+
+
+class TEIFake(FakeVendor):
+    """A Text Embeddings Inference server's ``POST /rerank``: a bare JSON array answer.
+
+    It rejects more than ``max_client_batch_size`` texts (422, TEI's validation error) and any
+    field TEI's ``RerankRequest`` lacks (``model``, ``top_n``: catching what TEI would silently
+    ignore). ``raw_scores`` answers logits; the ``x-compute-tokens`` header carries the tokens.
+    Without a key (the default) it expects no ``Authorization`` header.
+    """
+
+    paths = ("/rerank",)
+    error_status = 422
+    _FIELDS = frozenset(
+        {"query", "texts", "return_text", "raw_scores", "truncate", "truncation_direction"}
+    )
+
+    def __init__(self, api_key: str | None = None, *, max_client_batch_size: int = 32) -> None:
+        super().__init__(api_key)
+        self.max_client_batch_size = max_client_batch_size
+
+    def route_ok(self, request: ReceivedRequest) -> bool:
+        return request.path.endswith("/rerank")
+
+    def __call__(self, request: ReceivedRequest) -> Reply:
+        reply = super().__call__(request)
+        if reply.status == 200:
+            body = request.json()
+            tokens = fake_tokens(body["query"]) * len(body["texts"]) + fake_tokens(*body["texts"])
+            reply.headers["x-compute-tokens"] = str(tokens)
+        return reply
+
+    def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
+        unknown = sorted(set(body) - self._FIELDS)
+        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        self.require(isinstance(body.get("query"), str), "query must be a string")
+        texts = body.get("texts")
+        self.require(
+            isinstance(texts, list) and bool(texts) and all(isinstance(t, str) for t in texts),
+            "texts must be a non-empty list of strings",
+        )
+        self.require(
+            len(texts) <= self.max_client_batch_size,
+            f"batch size {len(texts)} > maximum allowed batch size {self.max_client_batch_size}",
+        )
+        for flag in ("return_text", "raw_scores", "truncate"):
+            self.require(flag not in body or isinstance(body[flag], bool), f"{flag} must be bool")
+        direction = body.get("truncation_direction")
+        self.require(direction in (None, "Left", "Right"), "bad truncation_direction")
+        return body["query"], texts, None
+
+    def answer(
+        self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
+    ) -> Any:
+        ranked: list[dict[str, Any]] = []
+        for index, score in self.ranked(scores, None):
+            item: dict[str, Any] = {
+                "index": index,
+                "score": fake_logit(score) if body.get("raw_scores") else score,
+            }
+            if body.get("return_text"):
+                item["text"] = body["texts"][index]
+            ranked.append(item)
+        return ranked
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body={"error": message, "error_type": "Validation"})
+
+
+class DeepInfraFake(FakeVendor):
+    """DeepInfra ``POST /v1/inference/{model}``: ``queries`` paired with ``documents``.
+
+    Answers every score in input order (unsorted, uncut) with ``input_tokens``, a
+    ``request_id`` and ``inference_status``. Only Qwen3-Reranker models accept an
+    ``instruction``. The fake scores one query, so it expects the same query in every
+    ``queries`` entry (as rerankit sends it).
+    """
+
+    error_status = 422
+    _FIELDS = frozenset({"queries", "documents", "instruction", "service_tier", "webhook"})
+
+    def __init__(self, api_key: str | None = "test-key", *, cost: float = 0.0001) -> None:
+        super().__init__(api_key)
+        self.cost = cost
+        self._ids = itertools.count(1)
+
+    def route_ok(self, request: ReceivedRequest) -> bool:
+        return request.path.startswith("/v1/inference/") and len(request.path) > 14
+
+    def model(self, request: ReceivedRequest) -> str:
+        return request.path[len("/v1/inference/") :]
+
+    def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
+        unknown = sorted(set(body) - self._FIELDS)
+        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        queries, docs = body.get("queries"), body.get("documents")
+        self.require(
+            isinstance(docs, list) and bool(docs) and all(isinstance(d, str) for d in docs),
+            "documents must be a non-empty list of strings",
+        )
+        self.require(
+            isinstance(queries, list) and all(isinstance(q, str) for q in queries),
+            "queries must be a list of strings",
+        )
+        self.require(len(queries) == len(docs), "queries and documents must be the same length")
+        self.require(len(set(queries)) == 1, "the fake expects one query, repeated")
+        if "instruction" in body:
+            self.require(isinstance(body["instruction"], str), "instruction must be a string")
+            self.require(
+                "Qwen3-Reranker" in self.model(request),
+                f"{self.model(request)} takes no instruction",
+            )
+        return queries[0], docs, None
+
+    def answer(
+        self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
+    ) -> Any:
+        tokens = fake_tokens(*body["queries"], *body["documents"])
+        return {
+            "scores": scores,
+            "input_tokens": tokens,
+            "request_id": f"di-{next(self._ids)}",
+            "inference_status": {
+                "status": "succeeded",
+                "runtime_ms": 12,
+                "cost": self.cost,
+                "tokens_input": tokens,
+                "tokens_generated": 0,
+            },
+        }
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body={"detail": {"error": message}})
+
+
+class NvidiaNIMFake(FakeVendor):
+    """NVIDIA NIM: ``/v1/retrieval/{model}/reranking`` (hosted) and ``/v1/ranking`` (NIMs).
+
+    The retrieval route's path writes the model with ``_`` where the body has ``.``; the body
+    must name the same model. ``/v1/ranking`` rejects ``top_k``. Answers ``rankings`` sorted by
+    logit (``fake_logit`` of the overlap score), with ``usage`` when ``usage=True``. Without a
+    key it expects no ``Authorization`` header (a self-hosted NIM).
+    """
+
+    _FIELDS = frozenset({"model", "query", "passages", "truncate", "top_k"})
+    error_status = 422
+
+    def __init__(self, api_key: str | None = None, *, usage: bool = True) -> None:
+        super().__init__(api_key)
+        self.usage = usage
+
+    def route_ok(self, request: ReceivedRequest) -> bool:
+        path = request.path
+        return path == "/v1/ranking" or (
+            path.startswith("/v1/retrieval/") and path.endswith("/reranking")
+        )
+
+    def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
+        unknown = sorted(set(body) - self._FIELDS)
+        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        model = body.get("model")
+        self.require(isinstance(model, str) and bool(model), "model is required")
+        if request.path.startswith("/v1/retrieval/"):
+            in_path = request.path[len("/v1/retrieval/") : -len("/reranking")]
+            self.require("." not in in_path, f"the URL path writes '.' as '_': {in_path}")
+            self.require(
+                model.replace(".", "_") == in_path,
+                f"body model {model!r} does not match the path model {in_path!r}",
+            )
+        else:
+            self.require("top_k" not in body, "top_k is not a field of /v1/ranking")
+        self.require(not re.search(r"\d_\d", model), f"the body writes versions with '.': {model}")
+        query = body.get("query")
+        self.require(
+            isinstance(query, dict) and isinstance(query.get("text"), str), "query must be {text}"
+        )
+        passages = body.get("passages")
+        self.require(
+            isinstance(passages, list)
+            and bool(passages)
+            and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in passages),
+            "passages must be a non-empty list of {text}",
+        )
+        self.require(body.get("truncate") in (None, "NONE", "END"), "truncate must be NONE or END")
+        top_k = body.get("top_k")
+        return query["text"], [p["text"] for p in passages], top_k
+
+    def answer(
+        self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
+    ) -> Any:
+        rankings = [{"index": i, "logit": fake_logit(s)} for i, s in self.ranked(scores, top_n)]
+        answer: dict[str, Any] = {"rankings": rankings}
+        if self.usage:
+            texts = [p["text"] for p in body["passages"]]
+            answer["usage"] = {
+                "total_tokens": fake_tokens(body["query"]["text"]) * len(texts)
+                + fake_tokens(*texts)
+            }
+        return answer
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body={"detail": message})
