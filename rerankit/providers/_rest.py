@@ -21,7 +21,15 @@ from rerankit.providers._base import ModelCapabilities, Provider, ProviderContex
 if TYPE_CHECKING:
     from rerankit._http import HTTPResponse
 
-__all__ = ["RestProvider", "RestVendor", "join_route", "usage_from"]
+__all__ = [
+    "Envelope",
+    "RestProvider",
+    "RestVendor",
+    "ResultItem",
+    "UsageFields",
+    "join_route",
+    "usage_from",
+]
 
 
 def join_route(
@@ -85,7 +93,7 @@ class RestVendor(msgspec.Struct, frozen=True, kw_only=True):
     models: dict[str, ModelCapabilities] = msgspec.field(default_factory=dict)
 
 
-class _Item(msgspec.Struct):
+class ResultItem(msgspec.Struct):
     index: int | None = None
     relevance_score: float | None = None
     score: float | None = None
@@ -93,41 +101,41 @@ class _Item(msgspec.Struct):
     relevanceScore: float | None = None
 
 
-class _BilledUnits(msgspec.Struct):
+class BilledUnits(msgspec.Struct):
     search_units: float | None = None
     total_tokens: float | None = None
 
 
-class _Tokens(msgspec.Struct):
+class TokenFields(msgspec.Struct):
     input_tokens: float | None = None
     output_tokens: float | None = None
 
 
-class _Meta(msgspec.Struct):
-    billed_units: _BilledUnits | None = None
-    tokens: _Tokens | None = None
+class MetaFields(msgspec.Struct):
+    billed_units: BilledUnits | None = None
+    tokens: TokenFields | None = None
 
 
-class _Usage(msgspec.Struct):
+class UsageFields(msgspec.Struct):
     prompt_tokens: float | None = None
     input_tokens: float | None = None
     total_tokens: float | None = None
     rerank_units: float | None = None
 
 
-class _Envelope(msgspec.Struct):
+class Envelope(msgspec.Struct):
     id: str | int | None = None
     request_id: str | None = None
-    results: list[_Item] | None = None
-    data: list[_Item] | None = None
-    rankings: list[_Item] | None = None
-    meta: _Meta | None = None
-    usage: _Usage | None = None
-    tokens: _Tokens | None = None
+    results: list[ResultItem] | None = None
+    data: list[ResultItem] | None = None
+    rankings: list[ResultItem] | None = None
+    meta: MetaFields | None = None
+    usage: UsageFields | None = None
+    tokens: TokenFields | None = None
     total_tokens: float | None = None
 
 
-_Answer = list[_Item] | _Envelope
+_Answer = list[ResultItem] | Envelope
 
 
 def _int(value: float | None) -> int | None:
@@ -141,7 +149,7 @@ def _first(*values: float | None) -> int | None:
     return None
 
 
-def usage_from(envelope: _Envelope) -> Usage:
+def usage_from(envelope: Envelope) -> Usage:
     """Usage from whichever documented fields the answer carries; the rest stays ``None``."""
     meta, usage, tokens = envelope.meta, envelope.usage, envelope.tokens
     billed = meta.billed_units if meta else None
@@ -249,9 +257,18 @@ class RestProvider(Provider):
         self, answer: HTTPResponse, request: RerankRequest, ctx: ProviderContext
     ) -> RerankResponse:
         """Results, id and usage from the answer's body."""
-        decoded: list[_Item] | _Envelope = ctx.decode(answer.body, _Answer)  # type: ignore[arg-type]
-        envelope = decoded if isinstance(decoded, _Envelope) else _Envelope()
-        items = decoded if isinstance(decoded, list) else self._items(decoded, ctx)
+        decoded: list[ResultItem] | Envelope = ctx.decode(answer.body, _Answer)  # type: ignore[arg-type]
+        if isinstance(decoded, list):
+            if "" not in self.vendor.results_fields:
+                raise ResponseValidationError(
+                    f"{ctx.provider} answered a bare JSON array where it documents an object "
+                    f"(model {ctx.model!r})",
+                    provider=ctx.provider,
+                    model=ctx.model,
+                )
+            envelope, items = Envelope(), decoded
+        else:
+            envelope, items = decoded, self._items(decoded, ctx)
         score_kind = "unknown"
         option = self.vendor.logit_option
         if option is not None and request.options.get(option[0], None) == option[1]:
@@ -264,11 +281,11 @@ class RestProvider(Provider):
             provider_meta=self.provider_meta(answer, envelope),
         )
 
-    def provider_meta(self, answer: HTTPResponse, envelope: _Envelope) -> dict[str, Any]:
+    def provider_meta(self, answer: HTTPResponse, envelope: Envelope) -> dict[str, Any]:
         """Vendor figures worth keeping that are not usage (none by default)."""
         return {}
 
-    def _items(self, envelope: _Envelope, ctx: ProviderContext) -> list[_Item]:
+    def _items(self, envelope: Envelope, ctx: ProviderContext) -> list[ResultItem]:
         for field in self.vendor.results_fields:
             items = getattr(envelope, field) if field else None
             if items is not None:
@@ -282,7 +299,7 @@ class RestProvider(Provider):
             request_id=envelope.request_id,
         )
 
-    def _result(self, item: _Item, ctx: ProviderContext) -> RerankResult:
+    def _result(self, item: ResultItem, ctx: ProviderContext) -> RerankResult:
         score = None
         for field in self.vendor.score_fields:
             score = getattr(item, field)

@@ -18,7 +18,7 @@ from rerankit.providers._rest import RestProvider, RestVendor
 if TYPE_CHECKING:
     from rerankit._http import HTTPResponse
     from rerankit._types import RerankRequest
-    from rerankit.providers._rest import _Envelope
+    from rerankit.providers._rest import Envelope
 
 __all__ = [
     "ContextualProvider",
@@ -226,7 +226,7 @@ class ZeroEntropyProvider(RestProvider):
         ),
     )
 
-    def provider_meta(self, answer: HTTPResponse, envelope: _Envelope) -> dict[str, Any]:
+    def provider_meta(self, answer: HTTPResponse, envelope: Envelope) -> dict[str, Any]:
         try:
             figures = msgspec.json.decode(answer.body, type=_ZeroEntropyFigures)
         except msgspec.DecodeError:

@@ -16,7 +16,14 @@ import msgspec
 from rerankit._errors import APIStatusError, ConfigurationError, ResponseValidationError
 from rerankit._types import RerankRequest, RerankResponse
 from rerankit.providers._base import ModelCapabilities, ProviderContext
-from rerankit.providers._rest import RestProvider, RestVendor, _Envelope, _Item, _Usage, usage_from
+from rerankit.providers._rest import (
+    Envelope,
+    RestProvider,
+    RestVendor,
+    ResultItem,
+    UsageFields,
+    usage_from,
+)
 
 if TYPE_CHECKING:
     from rerankit._http import HTTPResponse
@@ -87,7 +94,7 @@ def dashscope_url(base: str, protocol: Protocol) -> str:
 
 
 class _Output(msgspec.Struct):
-    results: list[_Item] | None = None
+    results: list[ResultItem] | None = None
 
 
 class _Answer(msgspec.Struct):
@@ -95,9 +102,9 @@ class _Answer(msgspec.Struct):
 
     id: str | None = None
     request_id: str | None = None
-    results: list[_Item] | None = None
+    results: list[ResultItem] | None = None
     output: _Output | None = None
-    usage: _Usage | None = None
+    usage: UsageFields | None = None
     code: str | None = None
     message: str | None = None
 
@@ -197,7 +204,7 @@ class DashScopeProvider(RestProvider):
         native = self.protocol(request) == "native"
         results = decoded.output.results if native and decoded.output else decoded.results
         request_id = decoded.request_id or decoded.id
-        envelope = _Envelope(results=results, usage=decoded.usage, request_id=request_id)
+        envelope = Envelope(results=results, usage=decoded.usage, request_id=request_id)
         if results is None and decoded.code:
             raise ResponseValidationError(
                 f"{ctx.provider} answered with error {decoded.code!r} and no results "
