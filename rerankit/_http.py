@@ -24,6 +24,7 @@ __all__ = ["HTTPResponse", "Transport"]
 
 USER_AGENT = f"rerankit/{__version__}"
 _MAX_ERROR_BODY = 2000
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-trace-id")
 _abandoned: list[object] = []
 """Sessions bound to a loop that no longer runs here (closed, or left behind by fork).
 
@@ -145,7 +146,7 @@ def _status_error(
     text = _redact(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
     detail = _redact(_error_detail(body), secret) or text[:300]
     request_id = next(
-        (headers[h] for h in ("x-request-id", "request-id", "x-trace-id") if h in headers), None
+        (headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None
     )
     message = f"{provider} returned HTTP {status} for model {model!r}"
     if detail:

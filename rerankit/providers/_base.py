@@ -180,17 +180,26 @@ class ProviderContext:
 
         Transport failures and non-2xx statuses raise the matching ``APIError``.
         """
-        if self._transport is None:
-            raise RuntimeError("this ProviderContext has no HTTP transport")
         if self.extra_body:
             payload = {**payload, **self.extra_body}
         send_headers = self.bearer_headers() if headers is None else dict(headers)
         if self.extra_headers:
             send_headers.update(self.extra_headers)
+        return await self.post_bytes(url, _encoder.encode(payload), send_headers)
+
+    async def post_bytes(self, url: str, body: bytes, headers: Mapping[str, str]) -> HTTPResponse:
+        """POST ``body`` exactly as given, with exactly ``headers``; return the raw answer.
+
+        Nothing is merged in: for requests that must not change once built (a signed request,
+        whose provider applies ``extra_body`` and ``extra_headers`` before signing) and for
+        bodies that are not JSON (a token-exchange form). Errors are raised as by ``post``.
+        """
+        if self._transport is None:
+            raise RuntimeError("this ProviderContext has no HTTP transport")
         return await self._transport().post(
             url,
-            _encoder.encode(payload),
-            send_headers,
+            body,
+            headers,
             timeout=self.timeout,
             provider=self.provider,
             model=self.model,
