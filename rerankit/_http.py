@@ -145,9 +145,7 @@ def _status_error(
 ) -> Exception:
     text = _redact(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
     detail = _redact(_error_detail(body), secret) or text[:300]
-    request_id = next(
-        (headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None
-    )
+    request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
     message = f"{provider} returned HTTP {status} for model {model!r}"
     if detail:
         message += f": {detail}"
