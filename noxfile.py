@@ -53,6 +53,7 @@ def lint(session: nox.Session) -> None:
         ("ruff", "format", "--check", "."),
         ("ruff", "check", "."),
         ("python", "scripts/gen_sync.py", "--check"),
+        ("python", "scripts/gen_provider_docs.py", "--check"),
     )
 
 

@@ -17,6 +17,7 @@ from rerankit._errors import (
     APITimeoutError,
     status_error_class,
 )
+from rerankit._redact import redact_text
 from rerankit._retry import parse_retry_after
 from rerankit._version import __version__
 
@@ -114,7 +115,7 @@ class Transport:
                 model=model,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            reason = _redact(str(exc) or type(exc).__name__, secret)
+            reason = redact_text(str(exc) or type(exc).__name__, secret)
             raise APIConnectionError(
                 f"could not reach {provider} (model {model!r}): {reason}",
                 provider=provider,
@@ -143,8 +144,8 @@ def _status_error(
     model: str,
     secret: str | None,
 ) -> Exception:
-    text = _redact(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
-    detail = _redact(_error_detail(body), secret) or text[:300]
+    text = redact_text(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
+    detail = redact_text(_error_detail(body), secret) or text[:300]
     request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
     message = f"{provider} returned HTTP {status} for model {model!r}"
     if detail:
@@ -180,7 +181,3 @@ def _error_detail(body: bytes) -> str:
         if isinstance(data, list) and data:
             data = data[0]
     return ""
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret and len(secret) >= 4 else text

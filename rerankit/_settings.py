@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._redact import redact_options
 
 __all__ = ["ProviderSettings", "first_env", "to_settings"]
 
@@ -40,7 +41,7 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
         return (
             f"ProviderSettings(api_key={key}, api_base={self.api_base!r}, "
             f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
-            f"options={self.options!r})"
+            f"options={redact_options(self.options)!r})"
         )
 
 

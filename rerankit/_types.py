@@ -127,3 +127,12 @@ class RerankRequest(msgspec.Struct, kw_only=True):
     instruction: str | None = None
     source_documents: list[Document] | None = None
     options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        from rerankit._redact import redact_options
+
+        return (
+            f"RerankRequest(model={self.model!r}, query={self.query!r}, "
+            f"documents=<{len(self.documents)} documents>, top_n={self.top_n!r}, "
+            f"options={redact_options(self.options)!r})"
+        )

@@ -33,7 +33,6 @@ client's `providers={...}` settings, then the environment variables below, in th
 Parameters a provider cannot honour raise `UnsupportedParameterError` before any request is sent,
 unless you pass `drop_params=True`. `top_n`, `rank_fields` and `return_documents` work everywhere:
 rerankit applies them itself where the API lacks them.
-
 """
 
 LIMITS = (

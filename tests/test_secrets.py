@@ -63,3 +63,18 @@ def test_bad_settings_do_not_echo_values() -> None:
     with pytest.raises(rerankit.ConfigurationError) as info:
         AsyncClient(providers={"cohere": {"api_key": SECRET, "timeout": "slow"}})
     assert SECRET not in str(info.value)
+
+
+def test_secret_options_are_masked_in_reprs() -> None:
+    options = {
+        "aws_secret_access_key": SECRET,
+        "token": SECRET,
+        "zen_api_key": SECRET,
+        "credentials": {"private_key": SECRET},
+        "region": "eu-west-1",
+    }
+    settings = ProviderSettings(options=options)
+    request = rerankit.RerankRequest(model="m", query="q", documents=["d"], options=options)
+    for obj in (settings, request):
+        assert SECRET not in repr(obj)
+        assert "eu-west-1" in repr(obj)

@@ -1,20 +1,70 @@
-"""Test kit for rerankit and its provider plugins: fake provider servers on 127.0.0.1.
+"""Test kit for rerankit and its provider plugins: fake provider APIs on 127.0.0.1.
 
-Requires nothing beyond rerankit's own dependencies.
+``FakeServer`` serves any handler over real HTTP; ``FakeVendor`` is the base of the fake
+vendor APIs below (each checks what the real API checks and answers in its wire format);
+``ProviderContract`` is the contract-test mixin every built-in provider passes.
+Requires nothing beyond rerankit's own dependencies (and pytest for ``ProviderContract``).
 """
 
+from rerankit.testing._cloud import BedrockFake, VertexFake, WatsonxFake
 from rerankit.testing._cohere import CohereFake
+from rerankit.testing._cohere_compatible import (
+    CohereCompatibleFake,
+    CohereShapedFake,
+    FireworksFake,
+    InfinityFake,
+    JinaFake,
+    LiteLLMProxyFake,
+    SiliconFlowFake,
+    TogetherFake,
+    VLLMFake,
+)
 from rerankit.testing._contract import ProviderContract
-from rerankit.testing._server import FakeServer, ReceivedRequest, Reply
+from rerankit.testing._dashscope import DashScopeFake
+from rerankit.testing._server import FakeServer, Handler, ReceivedRequest, Reply
 from rerankit.testing._vendor import BadRequest, FakeVendor, overlap_score
+from rerankit.testing._vendors import (
+    ContextualFake,
+    DeepInfraFake,
+    MixedbreadFake,
+    NvidiaNIMFake,
+    PineconeFake,
+    TableFake,
+    TEIFake,
+    VoyageFake,
+    ZeroEntropyFake,
+)
 
 __all__ = [
     "BadRequest",
+    "BedrockFake",
+    "CohereCompatibleFake",
     "CohereFake",
+    "CohereShapedFake",
+    "ContextualFake",
+    "DashScopeFake",
+    "DeepInfraFake",
     "FakeServer",
     "FakeVendor",
+    "FireworksFake",
+    "Handler",
+    "InfinityFake",
+    "JinaFake",
+    "LiteLLMProxyFake",
+    "MixedbreadFake",
+    "NvidiaNIMFake",
+    "PineconeFake",
     "ProviderContract",
     "ReceivedRequest",
     "Reply",
+    "SiliconFlowFake",
+    "TEIFake",
+    "TableFake",
+    "TogetherFake",
+    "VLLMFake",
+    "VertexFake",
+    "VoyageFake",
+    "WatsonxFake",
+    "ZeroEntropyFake",
     "overlap_score",
 ]
