@@ -1,0 +1,58 @@
+"""Smoke test of ``benchmarks/run.py``: it runs and reports every metric. Speed is not tested."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = ("baseline", "rerankit_async", "rerankit_sync")
+CLIENT_METRICS = (
+    "cpu_us_per_call",
+    "latency_median_us",
+    "throughput_calls_per_s",
+    "concurrent_cpu_us_per_call",
+)
+RATIOS = ("cpu_per_call", "throughput", "latency", "sync_cpu_per_call", "sync_throughput", "import")
+TARGETS = ("cpu_per_call_ratio", "throughput_ratio", "import_ratio", "sync_overhead_us")
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
+@pytest.mark.slow
+def test_quick_benchmark_reports_every_metric() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+
+    for client in CLIENTS:
+        for metric in CLIENT_METRICS:
+            assert positive(report["clients"][client][metric]), (client, metric)
+    assert positive(report["imports"]["rerankit_ms"])
+    assert positive(report["imports"]["aiohttp_ms"])
+    assert report["imports"]["import_rerankit_loads_aiohttp"] in (True, False)
+    for ratio in RATIOS:
+        assert positive(report["ratios"][ratio]), ratio
+    # A difference of two noisy medians: finite, but its sign is not guaranteed on a tiny run.
+    for key in ("latency_us", "cpu_us"):
+        assert math.isfinite(report["sync_overhead"][key]), key
+    for target in TARGETS:
+        assert math.isfinite(report["targets"][target]["value"]), target
+        assert report["targets"][target]["met"] in (True, False), target
+    assert report["config"]["quick"] is True
+    assert report["machine"]["cpus"] >= 1
