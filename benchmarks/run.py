@@ -397,6 +397,56 @@ def measure_imports(runs: int) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- facade
+
+
+def measure_facade_overhead(rounds: int, calls: int) -> dict[str, float]:
+    """Median µs per call of ``AsyncClient.rerank`` and ``Client.rerank`` with a provider that
+    answers at once: the sync facade's own cost, with no server competing for the CPUs."""
+    import rerankit
+    from rerankit.providers import Provider
+
+    class Instant(Provider):
+        name = "bench_instant"
+
+        async def rerank(
+            self, request: rerankit.RerankRequest, ctx: Any
+        ) -> rerankit.RerankResponse:
+            return rerankit.RerankResponse(
+                results=[rerankit.RerankResult(index=0, relevance_score=1.0)]
+            )
+
+    rerankit.register_provider("bench_instant", Instant)
+    documents = ["one document"]
+    sync_client, async_client = rerankit.Client(), rerankit.AsyncClient()
+
+    async def async_calls() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            await async_client.rerank("bench_instant/m", QUERY, documents)
+        return (time.perf_counter() - start) / calls * 1e6
+
+    def sync_calls() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            sync_client.rerank("bench_instant/m", QUERY, documents)
+        return (time.perf_counter() - start) / calls * 1e6
+
+    async_us, sync_us = [], []
+    try:
+        for _ in range(rounds):
+            async_us.append(asyncio.run(async_calls()))
+            sync_us.append(sync_calls())
+    finally:
+        sync_client.close()
+        rerankit.unregister_provider("bench_instant")
+    return {
+        "async_us": statistics.median(async_us),
+        "sync_us": statistics.median(sync_us),
+        "overhead_us": statistics.median(s - a for s, a in zip(sync_us, async_us, strict=True)),
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -407,6 +457,8 @@ class Report:
     clients: dict[str, dict[str, float | None]]
     imports: dict[str, Any]
     sync_overhead: dict[str, float]
+    facade: dict[str, float]
+    """The sync facade alone: async vs sync µs per call with an instant, in-process provider."""
     ratios: dict[str, float]
     spread: dict[str, list[float]]
     """Interquartile range (25th, 75th percentile) of each per-round ratio and difference."""
@@ -438,6 +490,7 @@ def summarise(
     samples: dict[str, list[Sample]],
     imports: dict[str, Any],
     config: dict[str, Any],
+    facade: dict[str, float],
 ) -> Report:
     clients = {
         name: {
@@ -475,6 +528,7 @@ def summarise(
         clients=clients,
         imports=imports,
         sync_overhead={"latency_us": overhead_latency, "cpu_us": overhead_cpu},
+        facade=facade,
         ratios=ratios,
         spread={key: _quartiles(values) for key, values in per_round.items()},
         rounds=[
@@ -583,6 +637,11 @@ def markdown(report: Report) -> str:
         f"async median latency {r['latency']:.2f}x baseline; "
         f"`import rerankit` imports aiohttp: {loads}.",
         "",
+        f"Sync facade alone (an instant in-process provider, no server competing for the "
+        f"CPUs): {report.facade['async_us']:.1f} µs/call async, "
+        f"{report.facade['sync_us']:.1f} µs/call sync, "
+        f"overhead {report.facade['overhead_us']:.1f} µs/call.",
+        "",
         f"IQR: interquartile range over rounds. {cfg['rounds']} rounds x "
         f"({cfg['calls']} sequential + {cfg['throughput_calls']} concurrent calls) per client, "
         f"{cfg['docs']} documents per call; import times: median of {imp['runs']} fresh "
@@ -689,7 +748,9 @@ def run(args: argparse.Namespace) -> Report:
             bench.close()
     finally:
         server.close()
-    return summarise(samples, imports, config)
+    _log("sync facade alone: instant provider, async vs sync")
+    facade = measure_facade_overhead(3 if args.quick else 9, 200 if args.quick else 2000)
+    return summarise(samples, imports, config, facade)
 
 
 def main(argv: list[str] | None = None) -> int:

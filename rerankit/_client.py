@@ -9,7 +9,12 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rerankit._dispatch import resolve_model
-from rerankit._errors import APIError, ConfigurationError, RerankitWarning
+from rerankit._errors import (
+    APIError,
+    ConfigurationError,
+    RerankitWarning,
+    ResponseValidationError,
+)
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
 from rerankit._plan import finalize_results
 from rerankit._registry import load_provider
@@ -65,7 +70,7 @@ class AsyncClient:
             name: to_settings(name, value) for name, value in (providers or {}).items()
         }
         self._timeout = check_timeout(timeout)
-        self._retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
+        self._retry_policy = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._drop_params = bool(drop_params)
         self._session = session
         self._max_connections = check_positive_int("max_connections", max_connections) or 100
@@ -202,7 +207,18 @@ class AsyncClient:
             if getattr(request, parameter) is not None and parameter not in caps.parameters:
                 ctx.unsupported(parameter)
                 setattr(request, parameter, None)
-        response = await self._call(impl, request, ctx, self._retries(kwargs, settings))
+        retries = self._retries(kwargs, settings)
+        try:
+            response = await impl.rerank(request, ctx)
+        except APIError as exc:
+            response = await self._retry(impl, request, ctx, retries, exc)
+        if type(response) is not RerankResponse and not isinstance(response, RerankResponse):
+            raise ResponseValidationError(
+                f"provider {provider_name!r} returned {type(response).__name__}, "
+                "not a RerankResponse",
+                provider=provider_name,
+                model=model_name,
+            )
         response.results = finalize_results(
             response.results,
             docs,
@@ -225,42 +241,40 @@ class AsyncClient:
             return value
         if settings is not None and settings.max_retries is not None:
             return settings.max_retries
-        return self._retry.max_retries
+        return self._retry_policy.max_retries
 
-    async def _call(
-        self, impl: Provider, request: RerankRequest, ctx: ProviderContext, retries: int
+    async def _retry(
+        self,
+        impl: Provider,
+        request: RerankRequest,
+        ctx: ProviderContext,
+        retries: int,
+        error: APIError,
     ) -> RerankResponse:
+        """Attempts after the first one failed with ``error``, while it is worth retrying."""
         attempt = 0
         while True:
+            delay = None
+            if attempt < retries and is_retryable(error):
+                delay = retry_delay(
+                    self._retry_policy, attempt, getattr(error, "retry_after", None)
+                )
+            if delay is None:
+                raise error
+            logger.info(
+                "retrying %s model %r in %.2f s after attempt %d failed: %s",
+                ctx.provider,
+                ctx.model,
+                delay,
+                attempt + 1,
+                error,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
             try:
-                response = await impl.rerank(request, ctx)
+                return await impl.rerank(request, ctx)
             except APIError as exc:
-                delay = None
-                if attempt < retries and is_retryable(exc):
-                    delay = retry_delay(self._retry, attempt, getattr(exc, "retry_after", None))
-                if delay is None:
-                    raise
-                logger.info(
-                    "retrying %s model %r in %.2f s after attempt %d failed: %s",
-                    ctx.provider,
-                    ctx.model,
-                    delay,
-                    attempt + 1,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                attempt += 1
-                continue
-            if not isinstance(response, RerankResponse):
-                from rerankit._errors import ResponseValidationError
-
-                raise ResponseValidationError(
-                    f"provider {ctx.provider!r} returned {type(response).__name__}, "
-                    "not a RerankResponse",
-                    provider=ctx.provider,
-                    model=ctx.model,
-                )
-            return response
+                error = exc
 
 
 def _split_options(

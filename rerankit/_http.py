@@ -76,8 +76,7 @@ class Transport:
         )
         session = aiohttp.ClientSession(
             connector=connector,
-            headers={"User-Agent": USER_AGENT},
-            skip_auto_headers=("Accept-Encoding",),
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
         self._session, self._loop = session, loop
         return session

@@ -6,8 +6,8 @@ back-filling the caller's documents happen here, once, for every provider.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from operator import attrgetter
 
 from rerankit._errors import ResponseValidationError
 from rerankit._types import Document, RerankResult
@@ -18,6 +18,9 @@ __all__ = ["finalize_results", "sort_key"]
 def sort_key(result: RerankResult) -> tuple[float, int]:
     """Descending score, then ascending index."""
     return (-result.relevance_score, result.index)
+
+
+_score = attrgetter("relevance_score")
 
 
 def finalize_results(
@@ -37,37 +40,42 @@ def finalize_results(
     a document has no result.
     """
     count = len(documents)
-    seen = bytearray(count)
-    checked: list[RerankResult] = []
+    slots: list[RerankResult | None] = [None] * count
+    found = 0
     for position, result in enumerate(results):
-        if not isinstance(result, RerankResult):
+        if type(result) is not RerankResult and not isinstance(result, RerankResult):
             raise _invalid(provider, model, f"result {position} is not a RerankResult: {result!r}")
-        index, score = result.index, result.relevance_score
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        index = result.index
+        if type(index) is not int or not 0 <= index < count:
             raise _invalid(
                 provider, model, f"result index {index!r} is out of range 0..{count - 1}"
             )
-        if seen[index]:
+        if slots[index] is not None:
             raise _invalid(provider, model, f"document index {index} appears more than once")
-        seen[index] = 1
+        score = result.relevance_score
         if type(score) is not float:
             if isinstance(score, bool) or not isinstance(score, (int, float)):
                 raise _invalid(provider, model, f"score {score!r} of index {index} is not a number")
             result.relevance_score = score = float(score)
-        if not math.isfinite(score):
+        if score - score != 0.0:  # inf or nan
             raise _invalid(provider, model, f"score {score!r} of index {index} is not finite")
-        checked.append(result)
-    if expect_all and len(checked) != count:
-        missing = seen.find(0)
-        raise _invalid(provider, model, f"no score for document index {missing}")
-    checked.sort(key=sort_key)
+        slots[index] = result
+        found += 1
+    if found != count and expect_all:
+        raise _invalid(provider, model, f"no score for document index {slots.index(None)}")
+    checked: list[RerankResult] = (
+        slots if found == count else [r for r in slots if r is not None]  # type: ignore[assignment]
+    )
+    # ``checked`` is in ascending index order, and a stable sort keeps ties in that order.
+    checked.sort(key=_score, reverse=True)
     if top_n is not None and top_n < len(checked):
         del checked[top_n:]
-    for result in checked:
-        if return_documents:
+    if return_documents:
+        for result in checked:
             doc = documents[result.index]
             result.document = {"text": doc} if isinstance(doc, str) else doc
-        else:
+    else:
+        for result in checked:
             result.document = None
     return checked
 

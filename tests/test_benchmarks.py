@@ -51,6 +51,9 @@ def test_quick_benchmark_reports_every_metric() -> None:
     # A difference of two noisy medians: finite, but its sign is not guaranteed on a tiny run.
     for key in ("latency_us", "cpu_us"):
         assert math.isfinite(report["sync_overhead"][key]), key
+    assert positive(report["facade"]["async_us"])
+    assert positive(report["facade"]["sync_us"])
+    assert math.isfinite(report["facade"]["overhead_us"])
     for target in TARGETS:
         assert math.isfinite(report["targets"][target]["value"]), target
         assert report["targets"][target]["met"] in (True, False), target

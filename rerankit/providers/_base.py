@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
@@ -173,10 +173,10 @@ class ProviderContext:
             parameter=parameter,
         )
 
-    async def post(
+    def post(
         self, url: str, payload: Any, headers: Mapping[str, str] | None = None
-    ) -> HTTPResponse:
-        """POST ``payload`` (merged with ``extra_body``) as JSON; return the raw answer.
+    ) -> Coroutine[Any, Any, HTTPResponse]:
+        """POST ``payload`` (merged with ``extra_body``) as JSON; await it for the raw answer.
 
         Transport failures and non-2xx statuses raise the matching ``APIError``.
         """
@@ -185,10 +185,12 @@ class ProviderContext:
         send_headers = self.bearer_headers() if headers is None else dict(headers)
         if self.extra_headers:
             send_headers.update(self.extra_headers)
-        return await self.post_bytes(url, _encoder.encode(payload), send_headers)
+        return self.post_bytes(url, _encoder.encode(payload), send_headers)
 
-    async def post_bytes(self, url: str, body: bytes, headers: Mapping[str, str]) -> HTTPResponse:
-        """POST ``body`` exactly as given, with exactly ``headers``; return the raw answer.
+    def post_bytes(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> Coroutine[Any, Any, HTTPResponse]:
+        """POST ``body`` exactly as given, with exactly ``headers``; await it for the raw answer.
 
         Nothing is merged in: for requests that must not change once built (a signed request,
         whose provider applies ``extra_body`` and ``extra_headers`` before signing) and for
@@ -196,7 +198,7 @@ class ProviderContext:
         """
         if self._transport is None:
             raise RuntimeError("this ProviderContext has no HTTP transport")
-        return await self._transport().post(
+        return self._transport().post(
             url,
             body,
             headers,
