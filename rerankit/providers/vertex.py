@@ -267,7 +267,11 @@ def _load(source: Any) -> _Google:
     except ConfigurationError:
         raise
     except (OSError, ValueError, google.auth.exceptions.GoogleAuthError) as exc:
-        raise ConfigurationError(f"vertex_ai could not load Google credentials: {exc}") from exc
+        raise ConfigurationError(
+            f"vertex_ai could not load Google credentials: {exc} Set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, run "
+            "`gcloud auth application-default login`, or pass credentials=... or access_token=..."
+        ) from exc
 
 
 async def _refresh_in_thread(google: _Google, ctx: ProviderContext) -> tuple[str, float | None]:
