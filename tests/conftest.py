@@ -5,19 +5,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 import rerankit
-from rerankit import RetryPolicy
+from rerankit.providers.cohere import AzureAIProvider, CohereProvider
 from rerankit.testing import CohereFake, FakeServer
+
+from .support import FAST_RETRY, clear_env, provider_env
 
 API_KEY = "test-key-0123456789"
 
-PROVIDER_ENV = (
-    "COHERE_API_KEY",
-    "CO_API_KEY",
-    "COHERE_API_BASE",
-    "AZURE_AI_API_KEY",
-    "AZURE_AI_API_BASE",
-    "RERANKIT_DISABLE_PLUGIN_AUTOLOAD",
-)
+PROVIDER_ENV = provider_env(CohereProvider, AzureAIProvider, "RERANKIT_DISABLE_PLUGIN_AUTOLOAD")
 
 
 @pytest.fixture
@@ -28,17 +23,13 @@ def anyio_backend() -> str:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees credentials from the machine it runs on."""
-    for name in PROVIDER_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_env(monkeypatch, *PROVIDER_ENV)
 
 
 @pytest.fixture
 def cohere_server() -> Iterator[FakeServer]:
     with FakeServer(CohereFake(API_KEY)) as server:
         yield server
-
-
-FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture

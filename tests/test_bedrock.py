@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,24 @@ from typing import Any
 import pytest
 
 import rerankit
-from rerankit import AsyncClient, ConfigurationError, RetryPolicy, UnsupportedParameterError
+from rerankit import AsyncClient, ConfigurationError, UnsupportedParameterError
 from rerankit._types import RerankRequest
 from rerankit.providers import bedrock
 from rerankit.providers.bedrock import BedrockProvider, endpoint
-from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply, overlap_score
+from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply
 from rerankit.testing._cloud import BedrockFake
+
+from .support import DOCS_5 as DOCS
+from .support import (
+    NO_RETRY,
+    QUERY,
+    REFUSED,
+    clear_env,
+    client_fixture,
+    expected_order,
+    fake_fixture,
+    server_fixture,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -26,14 +37,6 @@ SECRET = "bedrock-test-secret-0123456789"
 REGION = "us-west-2"
 MODEL = "bedrock/amazon.rerank-v1:0"
 ARN = f"arn:aws:bedrock:{REGION}::foundation-model/amazon.rerank-v1:0"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "The app works offline.",
-    "Reset the router settings.",
-]
 AWS_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -49,16 +52,13 @@ AWS_ENV = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "BEDROCK_API_BASE",
-    "AWS_BEDROCK_RUNTIME_ENDPOINT",
 )
 
 
 @pytest.fixture(autouse=True)
 def _no_machine_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No AWS credential, profile, region or instance role of this machine leaks in."""
-    for name in AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_env(monkeypatch, BedrockProvider, *AWS_ENV)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -69,20 +69,8 @@ def calls(server: FakeServer) -> list[ReceivedRequest]:
     return [r for r in server.received if "nextToken" not in r.json()]
 
 
-def order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-@pytest.fixture
-def fake() -> BedrockFake:
-    return BedrockFake(KEY_ID, SECRET, region=REGION, page_size=3)
-
-
-@pytest.fixture
-def server(fake: BedrockFake) -> Iterator[FakeServer]:
-    with FakeServer(fake) as server:
-        yield server
+fake = fake_fixture(lambda: BedrockFake(KEY_ID, SECRET, region=REGION, page_size=3))
+server = server_fixture()
 
 
 def settings(server: FakeServer, **options: Any) -> dict[str, Any]:
@@ -97,14 +85,7 @@ def settings(server: FakeServer, **options: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def client(server: FakeServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(
-        providers={"bedrock": settings(server)},
-        retry=RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05),
-        timeout=10,
-    ) as client:
-        yield client
+client = client_fixture(lambda s: {"bedrock": settings(s)}, timeout=10)
 
 
 async def test_sends_the_documented_signed_request(client: AsyncClient, server: FakeServer) -> None:
@@ -132,9 +113,9 @@ async def test_sends_the_documented_signed_request(client: AsyncClient, server: 
             },
         },
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS[:3])[:2]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS[:3])[:2]
     assert [r.document for r in response.results] == [
-        {"text": DOCS[i]} for i in order(QUERY, DOCS[:3])[:2]
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS[:3])[:2]
     ]
     assert response.id == "fake-request-1"
     assert response.score_kind == "unknown"
@@ -158,12 +139,12 @@ async def test_every_page_is_fetched_signed_and_merged(
         "numberOfResults"
     ] == len(docs)
     assert len({r.headers["authorization"] for r in server.received}) == 4
-    assert [r.index for r in response.results] == order(QUERY, docs)
+    assert [r.index for r in response.results] == expected_order(QUERY, docs)
     assert response.id == "fake-request-1"
 
     response = await client.rerank(MODEL, QUERY, docs, top_n=5)
     assert len(server.received) == 6
-    assert [r.index for r in response.results] == order(QUERY, docs)[:5]
+    assert [r.index for r in response.results] == expected_order(QUERY, docs)[:5]
 
 
 async def test_credentials_and_region_from_the_environment(
@@ -177,7 +158,7 @@ async def test_credentials_and_region_from_the_environment(
     monkeypatch.setenv("BEDROCK_API_BASE", server.url)
     async with AsyncClient() as client:
         response = await client.rerank(MODEL, QUERY, DOCS)
-    assert response.results[0].index == order(QUERY, DOCS)[0]
+    assert response.results[0].index == expected_order(QUERY, DOCS)[0]
     assert len(server.received) == 2  # two pages
     for sent in server.received:
         assert sent.headers["x-amz-security-token"] == "session-token-1"
@@ -206,7 +187,7 @@ async def test_credentials_from_a_named_profile(
 
 
 async def test_a_wrong_secret_fails_the_signature_check(server: FakeServer) -> None:
-    async with AsyncClient(retry=RetryPolicy(max_retries=0)) as client:
+    async with AsyncClient(retry=NO_RETRY) as client:
         with pytest.raises(rerankit.PermissionDeniedError, match="signature") as info:
             await client.rerank(
                 MODEL,
@@ -307,7 +288,7 @@ async def test_base_url_from_the_environment_in_order(
     monkeypatch.setenv("AWS_BEDROCK_RUNTIME_ENDPOINT", server.url)
     async with AsyncClient(providers={"bedrock": {"options": options}}) as client:
         await client.rerank(MODEL, QUERY, DOCS)
-        monkeypatch.setenv("AWS_BEDROCK_RUNTIME_ENDPOINT", "http://127.0.0.1:9")
+        monkeypatch.setenv("AWS_BEDROCK_RUNTIME_ENDPOINT", REFUSED)
         monkeypatch.setenv("BEDROCK_API_BASE", f"{server.url}/rerank/")
         await client.rerank(MODEL, QUERY, DOCS)
     assert len(calls(server)) == 2

@@ -6,32 +6,13 @@ import pytest
 
 import rerankit
 from rerankit import AsyncClient, ConfigurationError, UnsupportedParameterError
-from rerankit.testing import (
-    CohereFake,
-    FakeServer,
-    ProviderContract,
-    ReceivedRequest,
-    Reply,
-    overlap_score,
-)
+from rerankit.testing import CohereFake, FakeServer, ProviderContract, ReceivedRequest, Reply
 
 from .conftest import API_KEY
+from .support import DOCS_5 as DOCS
+from .support import QUERY, expected_order
 
 pytestmark = pytest.mark.anyio
-
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "The app works offline.",
-    "Reset the router settings.",
-]
-
-
-def expected_order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
 
 
 async def test_v2_by_default_sends_the_documented_request(
@@ -240,16 +221,12 @@ async def test_unsorted_provider_answer_is_sorted_and_cut(cohere_server: FakeSer
 
 class TestCohereContract(ProviderContract):
     model = "cohere/rerank-v3.5"
-
-    def fake(self) -> CohereFake:
-        return CohereFake(self.api_key)
+    fake_class = CohereFake
 
 
 class TestCohereV1Contract(ProviderContract):
     model = "cohere/rerank-english-v3.0"
-
-    def fake(self) -> CohereFake:
-        return CohereFake(self.api_key)
+    fake_class = CohereFake
 
     def settings(self, server: FakeServer) -> dict[str, object]:
         return {"api_key": self.api_key, "api_base": server.url, "options": {"api_version": "v1"}}
@@ -257,9 +234,7 @@ class TestCohereV1Contract(ProviderContract):
 
 class TestAzureAIContract(ProviderContract):
     model = "azure_ai/Cohere-rerank-v3.5"
-
-    def fake(self) -> CohereFake:
-        return CohereFake(self.api_key)
+    fake_class = CohereFake
 
 
 def test_azure_ai_uses_v1_its_env_and_keeps_the_model_group(

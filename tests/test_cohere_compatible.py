@@ -9,15 +9,10 @@ import pytest
 
 import rerankit
 from rerankit import (
-    AsyncClient,
     ConfigurationError,
-    RerankResponse,
     ResponseValidationError,
-    RetryPolicy,
     UnsupportedParameterError,
 )
-from rerankit._types import RerankRequest
-from rerankit.providers._base import ProviderContext
 from rerankit.providers._rest import RestProvider
 from rerankit.providers.cohere_compatible import (
     CohereCompatibleProvider,
@@ -29,7 +24,7 @@ from rerankit.providers.cohere_compatible import (
     SiliconFlowProvider,
     TogetherAIProvider,
 )
-from rerankit.testing import FakeServer, ProviderContract, Reply, overlap_score
+from rerankit.testing import FakeServer, ProviderContract, Reply
 from rerankit.testing._cohere_compatible import (
     CohereCompatibleFake,
     CohereShapedFake,
@@ -42,68 +37,33 @@ from rerankit.testing._cohere_compatible import (
     VLLMFake,
 )
 
+from .support import (
+    DOCS,
+    QUERY,
+    RECORDS,
+    RENDERED,
+    clean_env,
+    expected_order,
+    last_body,
+    provider_url,
+    rerank,
+)
+
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-test-0123456789"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "Reset the router settings.",
+PROVIDERS: list[type[RestProvider]] = [
+    CohereCompatibleProvider,
+    LiteLLMProxyProvider,
+    TogetherAIProvider,
+    JinaAIProvider,
+    InfinityProvider,
+    HostedVLLMProvider,
+    FireworksAIProvider,
+    SiliconFlowProvider,
 ]
-RECORDS: list[dict[str, Any]] = [
-    {"title": "Billing", "body": "Invoices are sent monthly.", "id": 1},
-    {"title": "Password reset", "body": "Open settings to reset it.", "id": 2},
-]
-RENDERED = [
-    "title: Billing\nbody: Invoices are sent monthly.",
-    "title: Password reset\nbody: Open settings to reset it.",
-]
-ENV = (
-    "COHERE_API_KEY",
-    "COHERE_COMPATIBLE_API_KEY",
-    "COHERE_COMPATIBLE_API_BASE",
-    "LITELLM_PROXY_API_KEY",
-    "LITELLM_PROXY_API_BASE",
-    "TOGETHER_API_KEY",
-    "TOGETHER_AI_API_KEY",
-    "TOGETHERAI_API_KEY",
-    "TOGETHER_AI_TOKEN",
-    "TOGETHER_AI_API_BASE",
-    "JINA_AI_API_KEY",
-    "JINA_AI_TOKEN",
-    "JINA_API_KEY",
-    "JINA_AI_API_BASE",
-    "INFINITY_API_KEY",
-    "INFINITY_API_BASE",
-    "HOSTED_VLLM_API_KEY",
-    "HOSTED_VLLM_API_BASE",
-    "FIREWORKS_API_KEY",
-    "FIREWORKS_AI_API_KEY",
-    "FIREWORKSAI_API_KEY",
-    "FIREWORKS_AI_TOKEN",
-    "FIREWORKS_AI_API_BASE",
-    "FIREWORKS_API_BASE",
-    "SILICONFLOW_API_KEY",
-    "SILICONFLOW_API_BASE",
-)
 
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-def order(texts: list[str], query: str = QUERY) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-async def rerank(model: str, documents: list[Any] | None = None, **kwargs: Any) -> RerankResponse:
-    async with AsyncClient(retry=RetryPolicy(max_retries=0), timeout=10) as client:
-        return await client.rerank(model, QUERY, DOCS if documents is None else documents, **kwargs)
+_clean_provider_env = clean_env(*PROVIDERS)
 
 
 @pytest.fixture
@@ -121,17 +81,9 @@ def serve() -> Iterator[Any]:
         server.stop()
 
 
-def url_of(cls: type[RestProvider], model: str, base: str | None, **options: Any) -> str:
+def url_of(cls: type[RestProvider], model: str, base: str | None) -> str:
     """The URL the provider builds for ``base`` (``None``: its default), without a request."""
-    request = RerankRequest(model=model, query="q", documents=["d"], options=options)
-    api_base = base if base is not None else cls.default_api_base
-    ctx = ProviderContext(provider=cls.name, model=model, api_base=api_base)
-    return cls().url(request, ctx)
-
-
-def sent(server: FakeServer) -> dict[str, Any]:
-    body: dict[str, Any] = server.received[-1].json()
-    return body
+    return provider_url(cls, model, base if base is not None else cls.default_api_base)
 
 
 # --- contracts ------------------------------------------------------------------------------
@@ -139,9 +91,7 @@ def sent(server: FakeServer) -> dict[str, Any]:
 
 class TestCohereCompatibleContract(ProviderContract):
     model = "cohere_compatible/BAAI/bge-reranker-v2-m3"
-
-    def fake(self) -> CohereCompatibleFake:
-        return CohereCompatibleFake(self.api_key)
+    fake_class = CohereCompatibleFake
 
 
 class TestCohereCompatibleKeylessContract(ProviderContract):
@@ -154,16 +104,12 @@ class TestCohereCompatibleKeylessContract(ProviderContract):
 
 class TestLiteLLMProxyContract(ProviderContract):
     model = "litellm_proxy/my-rerank"
-
-    def fake(self) -> LiteLLMProxyFake:
-        return LiteLLMProxyFake(self.api_key)
+    fake_class = LiteLLMProxyFake
 
 
 class TestTogetherContract(ProviderContract):
     model = "together_ai/Salesforce/Llama-Rank-V1"
-
-    def fake(self) -> TogetherFake:
-        return TogetherFake(self.api_key)
+    fake_class = TogetherFake
 
     def settings(self, server: FakeServer) -> dict[str, Any]:
         return {"api_key": self.api_key, "api_base": f"{server.url}/v1"}
@@ -171,25 +117,19 @@ class TestTogetherContract(ProviderContract):
 
 class TestJinaContract(ProviderContract):
     model = "jina_ai/jina-reranker-v2-base-multilingual"
-
-    def fake(self) -> JinaFake:
-        return JinaFake(self.api_key)
+    fake_class = JinaFake
 
 
 class TestInfinityContract(ProviderContract):
     model = "infinity/mixedbread-ai/mxbai-rerank-xsmall-v1"
     api_key = None
-
-    def fake(self) -> InfinityFake:
-        return InfinityFake(None)
+    fake_class = InfinityFake
 
 
 class TestHostedVLLMContract(ProviderContract):
     model = "hosted_vllm/BAAI/bge-reranker-v2-m3"
     api_key = None
-
-    def fake(self) -> VLLMFake:
-        return VLLMFake(None)
+    fake_class = VLLMFake
 
     def settings(self, server: FakeServer) -> dict[str, Any]:
         return {"api_base": f"{server.url}/v1"}
@@ -197,16 +137,12 @@ class TestHostedVLLMContract(ProviderContract):
 
 class TestFireworksContract(ProviderContract):
     model = "fireworks_ai/qwen3-reranker-8b"
-
-    def fake(self) -> FireworksFake:
-        return FireworksFake(self.api_key)
+    fake_class = FireworksFake
 
 
 class TestSiliconFlowContract(ProviderContract):
     model = "siliconflow/BAAI/bge-reranker-v2-m3"
-
-    def fake(self) -> SiliconFlowFake:
-        return SiliconFlowFake(self.api_key)
+    fake_class = SiliconFlowFake
 
 
 # --- cohere_compatible ----------------------------------------------------------------------
@@ -225,27 +161,15 @@ async def test_cohere_compatible_sends_the_documented_request(serve: Any) -> Non
         "top_n": 2,
         "return_documents": False,
     }
-    assert [r.index for r in response.results] == order(DOCS)[:2]
-    assert [r.document for r in response.results] == [{"text": DOCS[i]} for i in order(DOCS)[:2]]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
+    assert [r.document for r in response.results] == [
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:2]
+    ]
     assert response.id == "fake-1"
     assert response.score_kind == "unknown"
     tokens = 3 * len(DOCS) + sum(len(d.replace(":", "").replace(".", "").split()) for d in DOCS)
     assert response.usage.input_tokens == response.usage.total_tokens == tokens
     assert response.usage.search_units is None
-
-
-@pytest.mark.parametrize(
-    ("base", "url"),
-    [
-        ("http://host:8000/v1", "http://host:8000/v1/rerank"),
-        ("http://host:7997", "http://host:7997/rerank"),
-        ("http://host:7997/", "http://host:7997/rerank"),
-        ("http://gw/v1/rerank", "http://gw/v1/rerank"),
-        ("http://gw/custom/rerank/", "http://gw/custom/rerank"),
-    ],
-)
-def test_cohere_compatible_join_rule(base: str, url: str) -> None:
-    assert url_of(CohereCompatibleProvider, "m", base) == url
 
 
 async def test_cohere_compatible_key_and_base_from_env(
@@ -269,7 +193,7 @@ async def test_cohere_compatible_parses_leniently(
 ) -> None:
     server = serve(CohereCompatibleFake(None, results_key=results_key, score_key=score_key))
     response = await rerank("cohere_compatible/m", api_base=server.url, top_n=3)
-    assert [r.index for r in response.results] == order(DOCS)[:3]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:3]
     if results_key == "":
         assert response.usage == rerankit.Usage()
         assert response.id is None
@@ -285,7 +209,7 @@ async def test_cohere_compatible_forwards_optional_parameters_and_extra_body(ser
         max_chunks_per_doc=4,
         extra_body={"truncate": "END"},
     )
-    body = sent(server)
+    body = last_body(server)
     assert body["instruction"] == "Rank support answers"
     assert body["max_tokens_per_doc"] == 256
     assert body["max_chunks_per_doc"] == 4
@@ -299,7 +223,7 @@ async def test_cohere_compatible_renders_dicts(serve: Any) -> None:
     response = await rerank(
         "cohere_compatible/m", RECORDS, api_base=server.url, rank_fields=["title", "body"]
     )
-    body = sent(server)
+    body = last_body(server)
     assert body["documents"] == RENDERED
     assert "rank_fields" not in body
     assert [r.document for r in response.results] == [RECORDS[1], RECORDS[0]]
@@ -378,7 +302,7 @@ async def test_litellm_proxy_sends_dicts_with_rank_fields(serve: Any) -> None:
     response = await rerank(
         "litellm_proxy/m", RECORDS, api_base=server.url, api_key=KEY, rank_fields=["title"]
     )
-    body = sent(server)
+    body = last_body(server)
     assert body["documents"] == RECORDS
     assert body["rank_fields"] == ["title"]
     assert response.results[0].document == RECORDS[1]
@@ -431,7 +355,7 @@ async def test_together_sends_the_documented_request(serve: Any) -> None:
         "top_n": 3,
         "return_documents": False,
     }
-    assert [r.index for r in response.results] == order(DOCS)[:3]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:3]
     assert response.id == "fake-1"
     assert response.usage.input_tokens == response.usage.total_tokens
     assert response.usage.input_tokens is not None
@@ -447,23 +371,11 @@ async def test_together_sends_dicts_natively_with_rank_fields(serve: Any) -> Non
         api_key=KEY,
         rank_fields=["title", "body"],
     )
-    body = sent(server)
+    body = last_body(server)
     assert body["documents"] == RECORDS
     assert body["rank_fields"] == ["title", "body"]
     assert [r.document for r in response.results] == [RECORDS[1], RECORDS[0]]
     assert TogetherAIProvider().capabilities("m").structured_documents
-
-
-@pytest.mark.parametrize(
-    ("base", "url"),
-    [
-        (None, "https://api.together.xyz/v1/rerank"),
-        ("https://api.together.ai/v1", "https://api.together.ai/v1/rerank"),
-        ("https://api.together.xyz/v1/rerank", "https://api.together.xyz/v1/rerank"),
-    ],
-)
-def test_together_join_rule(base: str | None, url: str) -> None:
-    assert url_of(TogetherAIProvider, "m", base) == url
 
 
 @pytest.mark.parametrize(
@@ -481,7 +393,7 @@ async def test_together_refuses_unsupported_parameters(
     assert server.received == []
     with pytest.warns(rerankit.RerankitWarning, match=next(iter(parameter))):
         await rerank("together_ai/m", api_base=base, api_key=KEY, drop_params=True, **parameter)
-    assert next(iter(parameter)) not in sent(server)
+    assert next(iter(parameter)) not in last_body(server)
 
 
 async def test_together_key_env_order(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -520,7 +432,9 @@ async def test_jina_sends_return_documents_false_and_reads_total_tokens(serve: A
     assert response.usage.total_tokens is not None
     assert response.usage.input_tokens is None
     assert response.id is None
-    assert [r.document for r in response.results] == [{"text": DOCS[i]} for i in order(DOCS)[:2]]
+    assert [r.document for r in response.results] == [
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:2]
+    ]
 
 
 async def test_jina_renders_dicts_and_refuses_unsupported(serve: Any) -> None:
@@ -528,7 +442,7 @@ async def test_jina_renders_dicts_and_refuses_unsupported(serve: Any) -> None:
     await rerank(
         "jina_ai/m", RECORDS, api_base=server.url, api_key=KEY, rank_fields=["title", "body"]
     )
-    assert sent(server)["documents"] == RENDERED
+    assert last_body(server)["documents"] == RENDERED
     for parameter in ({"max_chunks_per_doc": 2}, {"max_tokens_per_doc": 9}, {"instruction": "x"}):
         with pytest.raises(UnsupportedParameterError):
             await rerank("jina_ai/m", api_base=server.url, api_key=KEY, **parameter)
@@ -540,20 +454,6 @@ def test_jina_reranker_v3_is_listwise() -> None:
     assert provider.capabilities("jina-reranker-v3").listwise
     assert not provider.capabilities("jina-reranker-v2-base-multilingual").listwise
     assert not provider.capabilities("some-new-model").listwise
-
-
-@pytest.mark.parametrize(
-    ("base", "url"),
-    [
-        (None, "https://api.jina.ai/v1/rerank"),
-        ("https://api.jina.ai/v1", "https://api.jina.ai/v1/rerank"),
-        ("https://gw.example/jina", "https://gw.example/jina/v1/rerank"),
-        ("https://gw.example/jina/v1/", "https://gw.example/jina/v1/rerank"),
-        ("https://gw.example/custom/rerank", "https://gw.example/custom/rerank"),
-    ],
-)
-def test_jina_join_rule(base: str | None, url: str) -> None:
-    assert url_of(JinaAIProvider, "m", base) == url
 
 
 @pytest.mark.parametrize("variable", ["JINA_AI_API_KEY", "JINA_AI_TOKEN", "JINA_API_KEY"])
@@ -600,10 +500,10 @@ async def test_infinity_raw_scores_are_logits(serve: Any, monkeypatch: pytest.Mo
     monkeypatch.setenv("INFINITY_API_BASE", server.url)
     monkeypatch.setenv("INFINITY_API_KEY", KEY)
     response = await rerank("infinity/mxbai", raw_scores=True)
-    assert sent(server)["raw_scores"] is True
+    assert last_body(server)["raw_scores"] is True
     assert server.received[-1].headers["authorization"] == f"Bearer {KEY}"
     assert response.score_kind == "logit"
-    assert [r.index for r in response.results] == order(DOCS)
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)
     assert response.results[-1].relevance_score < 0
 
 
@@ -640,7 +540,7 @@ async def test_vllm_forwards_instruction_and_extras_not_return_documents(serve: 
         truncate_prompt_tokens=512,
         priority=1,
     )
-    assert sent(server) == {
+    assert last_body(server) == {
         "model": "Qwen/Qwen3-Reranker-0.6B",
         "query": QUERY,
         "documents": DOCS,
@@ -660,7 +560,7 @@ async def test_vllm_forwards_instruction_and_extras_not_return_documents(serve: 
 async def test_vllm_use_activation_false_gives_logits(serve: Any) -> None:
     server = serve(VLLMFake(None))
     response = await rerank("hosted_vllm/m", api_base=server.url, use_activation=False)
-    assert sent(server)["use_activation"] is False
+    assert last_body(server)["use_activation"] is False
     assert response.score_kind == "logit"
     response = await rerank("hosted_vllm/m", api_base=server.url, use_activation=True)
     assert response.score_kind == "unknown"
@@ -700,7 +600,7 @@ async def test_fireworks_sends_the_documented_request(serve: Any) -> None:
         "return_documents": False,
         "task": "Given a web search query, retrieve relevant passages",
     }
-    assert [r.index for r in response.results] == order(DOCS)[:2]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
     assert response.usage.input_tokens == response.usage.total_tokens
     assert response.usage.input_tokens is not None
     assert response.usage.search_units is None
@@ -711,7 +611,7 @@ async def test_fireworks_keeps_full_model_ids(serve: Any) -> None:
     server = serve(FireworksFake(KEY))
     model = "accounts/fireworks/models/qwen3-reranker-8b"
     response = await rerank(f"fireworks_ai/{model}", api_base=server.url, api_key=KEY)
-    assert sent(server)["model"] == model
+    assert last_body(server)["model"] == model
     assert response.model == model
     assert FireworksAIProvider().wire_model("fireworks/x") == "fireworks/x"
 
@@ -725,20 +625,6 @@ async def test_fireworks_refuses_unsupported_and_misplaced_results(serve: Any) -
     server.fail(Reply(body={"results": [{"index": 0, "relevance_score": 0.3}]}))
     with pytest.raises(ResponseValidationError, match="'data'"):
         await rerank("fireworks_ai/m", api_base=server.url, api_key=KEY)
-
-
-@pytest.mark.parametrize(
-    ("base", "url"),
-    [
-        (None, "https://api.fireworks.ai/inference/v1/rerank"),
-        ("https://api.fireworks.ai", "https://api.fireworks.ai/inference/v1/rerank"),
-        ("https://api.fireworks.ai/inference", "https://api.fireworks.ai/inference/v1/rerank"),
-        ("https://gw.example/v1", "https://gw.example/v1/rerank"),
-        ("https://gw.example/fw/inference/v1/", "https://gw.example/fw/inference/v1/rerank"),
-    ],
-)
-def test_fireworks_join_rule(base: str | None, url: str) -> None:
-    assert url_of(FireworksAIProvider, "m", base) == url
 
 
 async def test_fireworks_env_order(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -774,7 +660,7 @@ async def test_siliconflow_chunking_models_take_chunks_and_overlap(serve: Any) -
         max_chunks_per_doc=8,
         overlap_tokens=40,
     )
-    assert sent(server) == {
+    assert last_body(server) == {
         "model": "BAAI/bge-reranker-v2-m3",
         "query": QUERY,
         "documents": DOCS,
@@ -796,7 +682,7 @@ async def test_siliconflow_qwen3_takes_instruction_only(serve: Any) -> None:
     server = serve(SiliconFlowFake(KEY))
     model = "siliconflow/Qwen/Qwen3-Reranker-8B"
     await rerank(model, api_base=server.url, api_key=KEY, instruction="Find answers")
-    assert sent(server)["instruction"] == "Find answers"
+    assert last_body(server)["instruction"] == "Find answers"
     with pytest.raises(UnsupportedParameterError, match="max_chunks_per_doc"):
         await rerank(model, api_base=server.url, api_key=KEY, max_chunks_per_doc=2)
     with pytest.raises(UnsupportedParameterError, match="overlap_tokens") as info:
@@ -805,7 +691,7 @@ async def test_siliconflow_qwen3_takes_instruction_only(serve: Any) -> None:
     assert len(server.received) == 1
     with pytest.warns(rerankit.RerankitWarning, match="overlap_tokens"):
         await rerank(model, api_base=server.url, api_key=KEY, overlap_tokens=20, drop_params=True)
-    assert "overlap_tokens" not in sent(server)
+    assert "overlap_tokens" not in last_body(server)
 
 
 async def test_siliconflow_unknown_models_and_max_tokens_are_refused(serve: Any) -> None:
@@ -834,37 +720,67 @@ async def test_siliconflow_usage_sums_input_and_output(
     assert response.usage.input_tokens is not None
     assert response.usage.total_tokens == response.usage.input_tokens + 3
     assert response.id == "fake-1"
-    assert response.results[0].index == order(DOCS)[0]
-
-
-@pytest.mark.parametrize(
-    ("base", "url"),
-    [
-        (None, "https://api.siliconflow.cn/v1/rerank"),
-        ("https://api.siliconflow.com", "https://api.siliconflow.com/v1/rerank"),
-        ("https://api.siliconflow.com/v1", "https://api.siliconflow.com/v1/rerank"),
-    ],
-)
-def test_siliconflow_join_rule(base: str | None, url: str) -> None:
-    assert url_of(SiliconFlowProvider, "m", base) == url
+    assert response.results[0].index == expected_order(QUERY, DOCS)[0]
 
 
 # --- the family as a whole ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "cls",
+    ("cls", "base", "url"),
     [
-        CohereCompatibleProvider,
-        LiteLLMProxyProvider,
-        TogetherAIProvider,
-        JinaAIProvider,
-        InfinityProvider,
-        HostedVLLMProvider,
-        FireworksAIProvider,
-        SiliconFlowProvider,
+        (CohereCompatibleProvider, "http://host:8000/v1", "http://host:8000/v1/rerank"),
+        (CohereCompatibleProvider, "http://host:7997", "http://host:7997/rerank"),
+        (CohereCompatibleProvider, "http://host:7997/", "http://host:7997/rerank"),
+        (CohereCompatibleProvider, "http://gw/v1/rerank", "http://gw/v1/rerank"),
+        (CohereCompatibleProvider, "http://gw/custom/rerank/", "http://gw/custom/rerank"),
+        (TogetherAIProvider, None, "https://api.together.xyz/v1/rerank"),
+        (TogetherAIProvider, "https://api.together.ai/v1", "https://api.together.ai/v1/rerank"),
+        (
+            TogetherAIProvider,
+            "https://api.together.xyz/v1/rerank",
+            "https://api.together.xyz/v1/rerank",
+        ),
+        (JinaAIProvider, None, "https://api.jina.ai/v1/rerank"),
+        (JinaAIProvider, "https://api.jina.ai/v1", "https://api.jina.ai/v1/rerank"),
+        (JinaAIProvider, "https://gw.example/jina", "https://gw.example/jina/v1/rerank"),
+        (JinaAIProvider, "https://gw.example/jina/v1/", "https://gw.example/jina/v1/rerank"),
+        (JinaAIProvider, "https://gw.example/custom/rerank", "https://gw.example/custom/rerank"),
+        (FireworksAIProvider, None, "https://api.fireworks.ai/inference/v1/rerank"),
+        (
+            FireworksAIProvider,
+            "https://api.fireworks.ai",
+            "https://api.fireworks.ai/inference/v1/rerank",
+        ),
+        (
+            FireworksAIProvider,
+            "https://api.fireworks.ai/inference",
+            "https://api.fireworks.ai/inference/v1/rerank",
+        ),
+        (FireworksAIProvider, "https://gw.example/v1", "https://gw.example/v1/rerank"),
+        (
+            FireworksAIProvider,
+            "https://gw.example/fw/inference/v1/",
+            "https://gw.example/fw/inference/v1/rerank",
+        ),
+        (SiliconFlowProvider, None, "https://api.siliconflow.cn/v1/rerank"),
+        (
+            SiliconFlowProvider,
+            "https://api.siliconflow.com",
+            "https://api.siliconflow.com/v1/rerank",
+        ),
+        (
+            SiliconFlowProvider,
+            "https://api.siliconflow.com/v1",
+            "https://api.siliconflow.com/v1/rerank",
+        ),
     ],
 )
+def test_join_rules(cls: type[RestProvider], base: str | None, url: str) -> None:
+    assert url_of(cls, "m", base) == url
+
+
+@pytest.mark.parametrize("cls", PROVIDERS)
 def test_providers_are_registered_and_documented(cls: type[RestProvider]) -> None:
     from rerankit._registry import load_provider
 

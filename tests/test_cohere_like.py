@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import msgspec
 import pytest
 
 import rerankit
 from rerankit import (
     AsyncClient,
     ConfigurationError,
-    RerankRequest,
     ResponseValidationError,
-    RetryPolicy,
     UnsupportedParameterError,
 )
-from rerankit.providers import ProviderContext
 from rerankit.providers.cohere_like import (
     ContextualProvider,
     MixedbreadProvider,
@@ -25,7 +20,7 @@ from rerankit.providers.cohere_like import (
     VoyageProvider,
     ZeroEntropyProvider,
 )
-from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply, overlap_score
+from rerankit.testing import FakeServer, Handler, ProviderContract, Reply
 from rerankit.testing._vendors import (
     ContextualFake,
     MixedbreadFake,
@@ -34,78 +29,55 @@ from rerankit.testing._vendors import (
     ZeroEntropyFake,
 )
 
+from .support import (
+    DOCS,
+    FAST_RETRY,
+    QUERY,
+    RECORDS,
+    REFUSED,
+    RENDERED,
+    UNSUPPORTED,
+    clean_env,
+    client_fixture,
+    expected_order,
+    post,
+    provider_url,
+    server_fixture,
+)
+
 pytestmark = pytest.mark.anyio
 
 KEY = "vendor-key-0123456789"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "Reset the router settings.",
-]
-RECORDS: list[dict[str, Any]] = [
-    {"title": "Billing", "body": "Invoices are sent monthly.", "id": 1},
-    {"title": "Password reset", "body": "Open settings to reset it.", "id": 2},
-]
-RENDERED = [
-    "title: Billing\nbody: Invoices are sent monthly.",
-    "title: Password reset\nbody: Open settings to reset it.",
-]
-FAST = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-REFUSED = "http://127.0.0.1:9"
-"""A local port nothing listens on: a base that must not be used fails fast, offline."""
-
-ENV = (
-    "VOYAGE_API_KEY",
-    "VOYAGE_AI_API_KEY",
-    "VOYAGE_API_BASE",
-    "MXBAI_API_KEY",
-    "MIXEDBREAD_API_KEY",
-    "MIXEDBREAD_API_BASE",
-    "PINECONE_API_KEY",
-    "PINECONE_API_BASE",
-    "ZEROENTROPY_API_KEY",
-    "ZERO_ENTROPY_API_KEY",
-    "ZEROENTROPY_API_BASE",
-    "CONTEXTUAL_API_KEY",
-    "CONTEXTUAL_API_BASE",
+PROVIDERS = (
+    VoyageProvider,
+    MixedbreadProvider,
+    PineconeProvider,
+    ZeroEntropyProvider,
+    ContextualProvider,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-def order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
+_clean_provider_env = clean_env(*PROVIDERS)
 
 
 def url_of(provider: Any, model: str, base: str | None) -> str:
-    request = RerankRequest(model=model, query=QUERY, documents=DOCS)
-    ctx = ProviderContext(provider=provider.name, model=model, api_key=KEY, api_base=base)
-    return str(provider.url(request, ctx))
+    return provider_url(provider, model, base, api_key=KEY)
 
 
 @pytest.fixture
-def server(request: pytest.FixtureRequest) -> Iterator[FakeServer]:
-    with FakeServer(request.param(KEY)) as server:
-        yield server
+def fake(request: pytest.FixtureRequest) -> Handler:
+    """The fake a test names with ``uses``."""
+    fake: Handler = request.param(KEY)
+    return fake
 
 
-@pytest.fixture
-async def client(server: FakeServer) -> AsyncIterator[AsyncClient]:
-    settings = {"api_key": KEY, "api_base": server.url}
-    names = ("voyage", "mixedbread", "pinecone", "zeroentropy", "contextual")
-    async with AsyncClient(providers=dict.fromkeys(names, settings), retry=FAST) as client:
-        yield client
+server = server_fixture()
+client = client_fixture(
+    lambda s: {cls.name: {"api_key": KEY, "api_base": s.url} for cls in PROVIDERS}
+)
 
 
 def uses(fake: type) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("server", [fake], indirect=True)
+    return pytest.mark.parametrize("fake", [fake], indirect=True)
 
 
 # --- Voyage -----------------------------------------------------------------------------------
@@ -113,9 +85,7 @@ def uses(fake: type) -> pytest.MarkDecorator:
 
 class TestVoyageContract(ProviderContract):
     model = "voyage/rerank-2.5"
-
-    def fake(self) -> VoyageFake:
-        return VoyageFake(self.api_key)
+    fake_class = VoyageFake
 
 
 @uses(VoyageFake)
@@ -133,8 +103,8 @@ async def test_voyage_sends_top_k_and_no_documents_flag(
         "top_k": 2,
         "return_documents": False,
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:2]
-    assert response.results[0].document == {"text": DOCS[order(QUERY, DOCS)[0]]}
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
+    assert response.results[0].document == {"text": DOCS[expected_order(QUERY, DOCS)[0]]}
     assert response.usage.total_tokens is not None
     assert response.usage.input_tokens is None
     assert response.usage.search_units is None
@@ -157,10 +127,7 @@ async def test_voyage_renders_dicts_and_passes_truncation(
 
 
 @uses(VoyageFake)
-@pytest.mark.parametrize(
-    "parameter",
-    [{"instruction": "be strict"}, {"max_tokens_per_doc": 100}, {"max_chunks_per_doc": 2}],
-)
+@pytest.mark.parametrize("parameter", UNSUPPORTED)
 async def test_voyage_unsupported_parameters_raise_before_sending(
     client: AsyncClient, server: FakeServer, parameter: dict[str, Any]
 ) -> None:
@@ -191,7 +158,7 @@ async def test_voyage_key_and_base_from_env_in_order(monkeypatch: pytest.MonkeyP
     with FakeServer(VoyageFake(KEY)) as server:
         monkeypatch.setenv("VOYAGE_API_BASE", server.url)
         monkeypatch.setenv("VOYAGE_AI_API_KEY", KEY)
-        async with AsyncClient(retry=FAST) as client:
+        async with AsyncClient(retry=FAST_RETRY) as client:
             await client.rerank("voyage/rerank-2.5", QUERY, DOCS)
             monkeypatch.setenv("VOYAGE_API_KEY", "first-in-order")
             with pytest.raises(rerankit.AuthenticationError):
@@ -250,9 +217,7 @@ MXBAI = "mixedbread/mixedbread-ai/mxbai-rerank-large-v2"
 
 class TestMixedbreadContract(ProviderContract):
     model = MXBAI
-
-    def fake(self) -> MixedbreadFake:
-        return MixedbreadFake(self.api_key)
+    fake_class = MixedbreadFake
 
 
 @uses(MixedbreadFake)
@@ -268,7 +233,7 @@ async def test_mixedbread_wire_and_usage(client: AsyncClient, server: FakeServer
         "return_input": False,
         "rewrite_query": True,
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:3]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:3]
     assert response.usage.total_tokens is not None
     assert response.usage.input_tokens == response.usage.total_tokens
     assert response.usage.search_units is None
@@ -321,16 +286,12 @@ async def test_mixedbread_refuses_instruction(client: AsyncClient, server: FakeS
 
 class TestPineconeContract(ProviderContract):
     model = "pinecone/bge-reranker-v2-m3"
-
-    def fake(self) -> PineconeFake:
-        return PineconeFake(self.api_key)
+    fake_class = PineconeFake
 
 
 class TestPineconeCohereContract(ProviderContract):
     model = "pinecone/cohere-rerank-3.5"
-
-    def fake(self) -> PineconeFake:
-        return PineconeFake(self.api_key)
+    fake_class = PineconeFake
 
 
 @uses(PineconeFake)
@@ -350,7 +311,7 @@ async def test_pinecone_headers_body_and_rerank_units(
         "top_n": 2,
         "return_documents": False,
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:2]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
     assert response.usage.search_units == 1
     assert response.usage.total_tokens is None
     assert response.score_kind == "probability"
@@ -422,7 +383,7 @@ async def test_pinecone_env_key_base_and_missing_key(monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("PINECONE_API_KEY", KEY)
         monkeypatch.setenv("PINECONE_API_BASE", server.url)
         response = await rerankit.arerank("pinecone/bge-reranker-v2-m3", QUERY, DOCS, top_n=1)
-    assert response.results[0].index == order(QUERY, DOCS)[0]
+    assert response.results[0].index == expected_order(QUERY, DOCS)[0]
     pinecone = PineconeProvider()
     assert url_of(pinecone, "m", None) == "https://api.pinecone.io/rerank"
     assert url_of(pinecone, "m", "https://proxy.example/pc") == "https://proxy.example/pc/rerank"
@@ -445,9 +406,7 @@ def test_pinecone_capabilities() -> None:
 
 class TestZeroEntropyContract(ProviderContract):
     model = "zeroentropy/zerank-2"
-
-    def fake(self) -> ZeroEntropyFake:
-        return ZeroEntropyFake(self.api_key)
+    fake_class = ZeroEntropyFake
 
 
 @uses(ZeroEntropyFake)
@@ -464,7 +423,7 @@ async def test_zeroentropy_wire_usage_and_byte_figures(
     assert response.usage.input_tokens is None
     assert response.score_kind == "probability"
     assert [r.document for r in response.results] == [
-        {"text": DOCS[i]} for i in order(QUERY, DOCS)[:2]
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:2]
     ]
 
 
@@ -524,9 +483,7 @@ CTXL = "contextual/ctxl-rerank-v2-instruct-multilingual"
 
 class TestContextualContract(ProviderContract):
     model = CTXL
-
-    def fake(self) -> ContextualFake:
-        return ContextualFake(self.api_key)
+    fake_class = ContextualFake
 
 
 @uses(ContextualFake)
@@ -547,7 +504,7 @@ async def test_contextual_sends_instruction_and_metadata(
         "instruction": "prefer recent documents",
         "metadata": metadata,
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:2]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
     assert response.usage == rerankit.Usage()
     assert response.score_kind == "unknown"
 
@@ -583,26 +540,10 @@ async def test_contextual_env_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_provider_here_declares_docs_data() -> None:
-    for cls in (
-        VoyageProvider,
-        MixedbreadProvider,
-        PineconeProvider,
-        ZeroEntropyProvider,
-        ContextualProvider,
-    ):
+    for cls in PROVIDERS:
         assert cls.example_model.startswith(f"{cls.name}/")
         assert (cls.__doc__ or "").startswith(f"``{cls.name}/<model>``")
         assert cls.name in rerankit.available_providers()
-
-
-def _post(path: str, body: Any, headers: dict[str, str]) -> ReceivedRequest:
-    return ReceivedRequest(
-        method="POST",
-        path=path,
-        query={},
-        headers={"content-type": "application/json", **headers},
-        body=msgspec.json.encode(body),
-    )
 
 
 BEARER = {"authorization": f"Bearer {KEY}"}
@@ -673,5 +614,5 @@ PINECONE_BODY = {"model": "bge-reranker-v2-m3", "query": "q", "documents": [{"te
 def test_fakes_reject_what_the_vendors_reject(
     fake: type, path: str, body: Any, headers: dict[str, str], status: int
 ) -> None:
-    reply = fake(KEY)(_post(path, body, headers))
+    reply = fake(KEY)(post(path, body, headers))
     assert reply.status == status

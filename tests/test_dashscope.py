@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import rerankit
 from rerankit import (
-    AsyncClient,
     BadRequestError,
     ConfigurationError,
-    RerankResponse,
     ResponseValidationError,
-    RetryPolicy,
     UnsupportedParameterError,
 )
-from rerankit._types import RerankRequest
-from rerankit.providers._base import ProviderContext
 from rerankit.providers.dashscope import (
     COMPATIBLE_ROUTE,
     NATIVE_ROUTE,
@@ -26,57 +20,31 @@ from rerankit.providers.dashscope import (
     QwenCloudProvider,
     dashscope_url,
 )
-from rerankit.testing import FakeServer, ProviderContract, Reply, overlap_score
+from rerankit.testing import FakeServer, ProviderContract, Reply
 from rerankit.testing._dashscope import COMPATIBLE_PATH, NATIVE_PATH, DashScopeFake
+
+from .support import (
+    DOCS,
+    QUERY,
+    RECORDS,
+    REFUSED,
+    RENDERED,
+    clean_env,
+    expected_order,
+    fake_fixture,
+    last_body,
+    provider_url,
+    rerank,
+    server_fixture,
+)
 
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-dashscope-0123456789"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "Reset the router settings.",
-]
-RECORDS: list[dict[str, Any]] = [
-    {"title": "Billing", "body": "Invoices are sent monthly."},
-    {"title": "Password reset", "body": "Open settings to reset it."},
-]
-ENV = (
-    "DASHSCOPE_API_KEY",
-    "DASHSCOPE_API_BASE",
-    "DASHSCOPE_API_BASE_RERANK",
-    "QWENCLOUD_API_KEY",
-    "QWENCLOUD_API_BASE_RERANK",
-)
 
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer(DashScopeFake(KEY)) as server:
-        yield server
-
-
-def order(texts: list[str]) -> list[int]:
-    scores = [overlap_score(QUERY, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-async def rerank(model: str, documents: list[Any] | None = None, **kwargs: Any) -> RerankResponse:
-    async with AsyncClient(retry=RetryPolicy(max_retries=0), timeout=10) as client:
-        return await client.rerank(model, QUERY, DOCS if documents is None else documents, **kwargs)
-
-
-def sent(server: FakeServer) -> dict[str, Any]:
-    body: dict[str, Any] = server.received[-1].json()
-    return body
+_clean_provider_env = clean_env(DashScopeProvider, QwenCloudProvider)
+fake = fake_fixture(lambda: DashScopeFake(KEY))
+server = server_fixture()
 
 
 # --- contracts ------------------------------------------------------------------------------
@@ -84,30 +52,22 @@ def sent(server: FakeServer) -> dict[str, Any]:
 
 class TestDashScopeCompatibleContract(ProviderContract):
     model = "dashscope/qwen3-rerank"
-
-    def fake(self) -> DashScopeFake:
-        return DashScopeFake(self.api_key)
+    fake_class = DashScopeFake
 
 
 class TestDashScopeNativeContract(ProviderContract):
     model = "dashscope/gte-rerank-v2"
-
-    def fake(self) -> DashScopeFake:
-        return DashScopeFake(self.api_key)
+    fake_class = DashScopeFake
 
 
 class TestDashScopeMultimodalContract(ProviderContract):
     model = "dashscope/qwen3-vl-rerank"
-
-    def fake(self) -> DashScopeFake:
-        return DashScopeFake(self.api_key)
+    fake_class = DashScopeFake
 
 
 class TestQwenCloudContract(ProviderContract):
     model = "qwencloud/qwen3-rerank"
-
-    def fake(self) -> DashScopeFake:
-        return DashScopeFake(self.api_key)
+    fake_class = DashScopeFake
 
     def settings(self, server: FakeServer) -> dict[str, Any]:
         return {"api_key": self.api_key, "api_base": f"{server.url}/compatible-api/v1"}
@@ -128,8 +88,10 @@ async def test_qwen3_rerank_uses_the_compatible_protocol(server: FakeServer) -> 
         "top_n": 2,
         "return_documents": False,
     }
-    assert [r.index for r in response.results] == order(DOCS)[:2]
-    assert [r.document for r in response.results] == [{"text": DOCS[i]} for i in order(DOCS)[:2]]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
+    assert [r.document for r in response.results] == [
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:2]
+    ]
     assert response.id == "req-1"
     assert response.usage.total_tokens is not None
     assert response.usage.input_tokens is None
@@ -147,7 +109,7 @@ async def test_gte_rerank_v2_uses_the_native_protocol(server: FakeServer) -> Non
         "input": {"query": QUERY, "documents": DOCS},
         "parameters": {"return_documents": False, "top_n": 3},
     }
-    assert [r.index for r in response.results] == order(DOCS)[:3]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:3]
     assert response.id == "req-1"
     assert response.usage.total_tokens is not None
     assert response.provider_meta == {"protocol": "native"}
@@ -155,7 +117,7 @@ async def test_gte_rerank_v2_uses_the_native_protocol(server: FakeServer) -> Non
 
 async def test_qwen3_vl_rerank_sends_object_documents(server: FakeServer) -> None:
     await rerank("dashscope/qwen3-vl-rerank", api_key=KEY, api_base=server.url)
-    body = sent(server)
+    body = last_body(server)
     assert server.received[-1].path == NATIVE_PATH
     assert body["input"]["documents"] == [{"text": d} for d in DOCS]
 
@@ -163,7 +125,7 @@ async def test_qwen3_vl_rerank_sends_object_documents(server: FakeServer) -> Non
 async def test_instruction_selects_native_where_the_model_takes_it(server: FakeServer) -> None:
     await rerank("dashscope/qwen3-rerank", api_key=KEY, api_base=server.url, instruction="QA")
     assert server.received[-1].path == NATIVE_PATH
-    assert sent(server)["parameters"] == {"return_documents": False, "instruct": "QA"}
+    assert last_body(server)["parameters"] == {"return_documents": False, "instruct": "QA"}
 
     with pytest.raises(UnsupportedParameterError, match="instruction") as info:
         await rerank("dashscope/gte-rerank-v2", api_key=KEY, api_base=server.url, instruction="x")
@@ -180,8 +142,8 @@ async def test_instruction_on_the_compatible_protocol_is_unsupported(server: Fak
     with pytest.warns(rerankit.RerankitWarning, match="instruction"):
         await rerank("dashscope/qwen3-rerank", instruction="QA", drop_params=True, **kwargs)
     assert server.received[-1].path == COMPATIBLE_PATH
-    assert "instruct" not in sent(server)
-    assert "instruction" not in sent(server)
+    assert "instruct" not in last_body(server)
+    assert "instruction" not in last_body(server)
 
 
 async def test_protocol_option_overrides_the_model(server: FakeServer) -> None:
@@ -204,12 +166,9 @@ async def test_dicts_are_rendered_on_both_protocols(server: FakeServer, model: s
     response = await rerank(
         model, RECORDS, api_key=KEY, api_base=server.url, rank_fields=["title", "body"]
     )
-    body = sent(server)
+    body = last_body(server)
     documents = body["input"]["documents"] if "input" in body else body["documents"]
-    assert documents == [
-        "title: Billing\nbody: Invoices are sent monthly.",
-        "title: Password reset\nbody: Open settings to reset it.",
-    ]
+    assert documents == RENDERED
     assert "rank_fields" not in body
     assert [r.document for r in response.results] == [RECORDS[1], RECORDS[0]]
 
@@ -328,9 +287,7 @@ def test_join_rules(base: str, compatible: str, native: str | None) -> None:
 def test_default_endpoints(
     cls: type[DashScopeProvider], model: str, options: dict[str, Any], url: str
 ) -> None:
-    request = RerankRequest(model=model, query="q", documents=["d"], options=options)
-    ctx = ProviderContext(provider=cls.name, model=model, api_base=cls.default_api_base)
-    assert cls().url(request, ctx) == url
+    assert provider_url(cls, model, cls.default_api_base, **options) == url
 
 
 async def test_dashscope_env_key_and_chat_base_remap(
@@ -352,7 +309,7 @@ async def test_dashscope_env_key_and_chat_base_remap(
 
 
 async def test_qwencloud_env_order(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DASHSCOPE_API_BASE_RERANK", "http://127.0.0.1:9/never")
+    monkeypatch.setenv("DASHSCOPE_API_BASE_RERANK", f"{REFUSED}/never")
     with pytest.raises(ConfigurationError, match="QWENCLOUD_API_KEY or DASHSCOPE_API_KEY"):
         await rerank("qwencloud/qwen3-rerank")
     monkeypatch.setenv("QWENCLOUD_API_BASE_RERANK", server.url)

@@ -2,91 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import msgspec
 import pytest
 
 import rerankit
 from rerankit import (
     AsyncClient,
     ConfigurationError,
-    RerankRequest,
     ResponseValidationError,
-    RetryPolicy,
     UnsupportedParameterError,
 )
-from rerankit.providers import ProviderContext
 from rerankit.providers.deepinfra import DeepInfraProvider
-from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply, overlap_score
+from rerankit.testing import FakeServer, ProviderContract, Reply
 from rerankit.testing._vendors import DeepInfraFake, fake_tokens
+
+from .support import (
+    DOCS,
+    QUERY,
+    REFUSED,
+    clean_env,
+    client_fixture,
+    expected_order,
+    fake_fixture,
+    post,
+    provider_url,
+    server_fixture,
+)
 
 pytestmark = pytest.mark.anyio
 
 KEY = "deepinfra-key-0123456789"
 MODEL = "deepinfra/Qwen/Qwen3-Reranker-8B"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "Reset the router settings.",
-]
-FAST = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-ENV = ("DEEPINFRA_API_KEY", "DEEPINFRA_TOKEN", "DEEPINFRA_API_BASE")
 
-
-@pytest.fixture(autouse=True)
-def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-def order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-@pytest.fixture
-def deepinfra() -> Iterator[FakeServer]:
-    with FakeServer(DeepInfraFake(KEY)) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(deepinfra: FakeServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(
-        providers={"deepinfra": {"api_key": KEY, "api_base": deepinfra.url}}, retry=FAST
-    ) as client:
-        yield client
+_clean_provider_env = clean_env(DeepInfraProvider)
+fake = fake_fixture(lambda: DeepInfraFake(KEY))
+server = server_fixture()
+client = client_fixture(lambda s: {"deepinfra": {"api_key": KEY, "api_base": s.url}})
 
 
 class TestDeepInfraContract(ProviderContract):
     model = MODEL
-
-    def fake(self) -> DeepInfraFake:
-        return DeepInfraFake(self.api_key)
+    fake_class = DeepInfraFake
 
 
 class TestDeepInfraCrossEncoderContract(ProviderContract):
     model = "deepinfra/BAAI/bge-reranker-v2-m3"
-
-    def fake(self) -> DeepInfraFake:
-        return DeepInfraFake(self.api_key)
+    fake_class = DeepInfraFake
 
 
 async def test_model_in_path_query_repeated_per_document(
-    client: AsyncClient, deepinfra: FakeServer
+    client: AsyncClient, server: FakeServer
 ) -> None:
     response = await client.rerank(MODEL, QUERY, DOCS, top_n=2)
-    (sent,) = deepinfra.received
+    (sent,) = server.received
     assert sent.path == "/v1/inference/Qwen/Qwen3-Reranker-8B"
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert sent.json() == {"queries": [QUERY] * len(DOCS), "documents": DOCS}
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:2]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:2]
     assert [r.document for r in response.results] == [
-        {"text": DOCS[i]} for i in order(QUERY, DOCS)[:2]
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:2]
     ]
     assert response.id == "di-1"
     assert response.usage == rerankit.Usage(input_tokens=fake_tokens(*[QUERY] * 4, *DOCS))
@@ -95,9 +70,9 @@ async def test_model_in_path_query_repeated_per_document(
 
 
 async def test_input_order_scores_are_mapped_sorted_and_cut(
-    client: AsyncClient, deepinfra: FakeServer
+    client: AsyncClient, server: FakeServer
 ) -> None:
-    deepinfra.fail(Reply(body={"scores": [0.2, 0.9, 0.2, 0.5], "request_id": "r-7"}))
+    server.fail(Reply(body={"scores": [0.2, 0.9, 0.2, 0.5], "request_id": "r-7"}))
     response = await client.rerank(MODEL, QUERY, DOCS, top_n=3, return_documents=False)
     assert [(r.index, r.relevance_score) for r in response.results] == [
         (1, 0.9),
@@ -110,34 +85,32 @@ async def test_input_order_scores_are_mapped_sorted_and_cut(
     assert response.provider_meta == {}
 
 
-async def test_instruction_for_qwen3_models_only(
-    client: AsyncClient, deepinfra: FakeServer
-) -> None:
+async def test_instruction_for_qwen3_models_only(client: AsyncClient, server: FakeServer) -> None:
     await client.rerank(MODEL, QUERY, DOCS, instruction="Find the how-to", service_tier="priority")
-    body = deepinfra.received[-1].json()
+    body = server.received[-1].json()
     assert body["instruction"] == "Find the how-to"
     assert body["service_tier"] == "priority"
     await client.rerank("deepinfra/Qwen/Qwen3-Reranker-4B-tuned", QUERY, DOCS, instruction="x")
-    assert deepinfra.received[-1].json()["instruction"] == "x"
-    sent = len(deepinfra.received)
+    assert server.received[-1].json()["instruction"] == "x"
+    sent = len(server.received)
     with pytest.raises(UnsupportedParameterError, match="instruction") as info:
         await client.rerank("deepinfra/BAAI/bge-reranker-v2-m3", QUERY, DOCS, instruction="x")
     assert info.value.model == "BAAI/bge-reranker-v2-m3"
     for parameter in ({"max_tokens_per_doc": 10}, {"max_chunks_per_doc": 2}):
         with pytest.raises(UnsupportedParameterError):
             await client.rerank(MODEL, QUERY, DOCS, **parameter)  # type: ignore[arg-type]
-    assert len(deepinfra.received) == sent
+    assert len(server.received) == sent
     with pytest.warns(rerankit.RerankitWarning, match="instruction"):
         await client.rerank(
             "deepinfra/BAAI/bge-reranker-v2-m3", QUERY, DOCS, instruction="x", drop_params=True
         )
-    assert "instruction" not in deepinfra.received[-1].json()
+    assert "instruction" not in server.received[-1].json()
 
 
-async def test_dicts_are_rendered(client: AsyncClient, deepinfra: FakeServer) -> None:
+async def test_dicts_are_rendered(client: AsyncClient, server: FakeServer) -> None:
     records = [{"title": "Billing", "body": "Invoices"}, {"title": "Reset", "body": "settings"}]
     response = await client.rerank(MODEL, QUERY, records, rank_fields=["body"])
-    body = deepinfra.received[-1].json()
+    body = server.received[-1].json()
     assert body["documents"] == ["Invoices", "settings"]
     assert body["queries"] == [QUERY, QUERY]
     assert response.results[0].document is records[1]
@@ -152,9 +125,9 @@ async def test_dicts_are_rendered(client: AsyncClient, deepinfra: FakeServer) ->
     ],
 )
 async def test_score_count_mismatch_is_a_response_validation_error(
-    client: AsyncClient, deepinfra: FakeServer, reply_body: dict[str, Any]
+    client: AsyncClient, server: FakeServer, reply_body: dict[str, Any]
 ) -> None:
-    deepinfra.fail(Reply(body=reply_body))
+    server.fail(Reply(body=reply_body))
     with pytest.raises(ResponseValidationError, match="for 4 documents") as info:
         await client.rerank(MODEL, QUERY, DOCS)
     assert info.value.provider == "deepinfra"
@@ -165,21 +138,16 @@ async def test_score_count_mismatch_is_a_response_validation_error(
     "body", [{"scores": [0.1, None, 0.3, 0.4]}, {"scores": "high"}, [0.1, 0.2, 0.3, 0.4]]
 )
 async def test_malformed_scores_are_response_validation_errors(
-    client: AsyncClient, deepinfra: FakeServer, body: Any
+    client: AsyncClient, server: FakeServer, body: Any
 ) -> None:
-    deepinfra.fail(Reply(body=body))
+    server.fail(Reply(body=body))
     with pytest.raises(ResponseValidationError):
         await client.rerank(MODEL, QUERY, DOCS)
 
 
 def test_url_join() -> None:
-    provider = DeepInfraProvider()
-
     def url(base: str | None, model: str = "Qwen/Qwen3-Reranker-8B") -> str:
-        request = RerankRequest(model=model, query=QUERY, documents=DOCS)
-        return provider.url(
-            request, ProviderContext(provider="deepinfra", model=model, api_base=base)
-        )
+        return provider_url(DeepInfraProvider, model, base)
 
     expected = "https://api.deepinfra.com/v1/inference/Qwen/Qwen3-Reranker-8B"
     assert url(None) == expected
@@ -208,7 +176,7 @@ async def test_openai_base_from_env_and_key_order(monkeypatch: pytest.MonkeyPatc
 
 async def test_missing_key_names_both_variables() -> None:
     with pytest.raises(ConfigurationError, match="DEEPINFRA_API_KEY or DEEPINFRA_TOKEN"):
-        await rerankit.arerank(MODEL, QUERY, DOCS, api_base="http://127.0.0.1:9")
+        await rerankit.arerank(MODEL, QUERY, DOCS, api_base=REFUSED)
 
 
 def test_capabilities() -> None:
@@ -235,11 +203,5 @@ def test_capabilities() -> None:
     ],
 )
 def test_fake_rejects_what_deepinfra_rejects(path: str, body: Any, status: int) -> None:
-    request = ReceivedRequest(
-        method="POST",
-        path=path,
-        query={},
-        headers={"content-type": "application/json", "authorization": f"Bearer {KEY}"},
-        body=msgspec.json.encode(body),
-    )
+    request = post(path, body, {"authorization": f"Bearer {KEY}"})
     assert DeepInfraFake(KEY)(request).status == status

@@ -2,87 +2,62 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import msgspec
 import pytest
 
 import rerankit
 from rerankit import (
     AsyncClient,
     ConfigurationError,
-    RerankRequest,
     ResponseValidationError,
-    RetryPolicy,
     UnsupportedParameterError,
 )
-from rerankit.providers import ProviderContext
 from rerankit.providers.nvidia import NvidiaNIMProvider, body_model, path_model
-from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply, overlap_score
+from rerankit.testing import FakeServer, ProviderContract, Reply, overlap_score
 from rerankit.testing._vendors import NvidiaNIMFake, fake_logit
+
+from .support import (
+    DOCS,
+    QUERY,
+    UNSUPPORTED,
+    clean_env,
+    client_fixture,
+    expected_order,
+    fake_fixture,
+    post,
+    provider_url,
+    server_fixture,
+)
 
 pytestmark = pytest.mark.anyio
 
 KEY = "nvapi-0123456789"
 MODEL = "nvidia_nim/nvidia/llama-3.2-nv-rerankqa-1b-v2"
 RANKING = "nvidia_nim/ranking/nvidia/llama-3.2-nv-rerankqa-1b-v2"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "Reset the router settings.",
-]
-FAST = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-ENV = ("NVIDIA_NIM_API_KEY", "NVIDIA_API_KEY", "NVIDIA_NIM_API_BASE")
 
-
-@pytest.fixture(autouse=True)
-def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-def order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-@pytest.fixture
-def nim() -> Iterator[FakeServer]:
-    with FakeServer(NvidiaNIMFake(KEY)) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(nim: FakeServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(
-        providers={"nvidia_nim": {"api_key": KEY, "api_base": nim.url}}, retry=FAST
-    ) as client:
-        yield client
+_clean_provider_env = clean_env(NvidiaNIMProvider)
+fake = fake_fixture(lambda: NvidiaNIMFake(KEY))
+server = server_fixture()
+client = client_fixture(lambda s: {"nvidia_nim": {"api_key": KEY, "api_base": s.url}})
 
 
 class TestRetrievalRouteContract(ProviderContract):
     model = MODEL
-
-    def fake(self) -> NvidiaNIMFake:
-        return NvidiaNIMFake(self.api_key)
+    fake_class = NvidiaNIMFake
 
 
 class TestRankingRouteSelfHostedContract(ProviderContract):
     model = RANKING
     api_key = None
-
-    def fake(self) -> NvidiaNIMFake:
-        return NvidiaNIMFake(self.api_key)
+    fake_class = NvidiaNIMFake
 
 
 async def test_retrieval_route_writes_underscores_in_path_dots_in_body(
-    client: AsyncClient, nim: FakeServer
+    client: AsyncClient, server: FakeServer
 ) -> None:
     response = await client.rerank(MODEL, QUERY, DOCS, top_n=2, truncate="END")
-    (sent,) = nim.received
+    (sent,) = server.received
     assert sent.path == "/v1/retrieval/nvidia/llama-3_2-nv-rerankqa-1b-v2/reranking"
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert sent.json() == {
@@ -91,7 +66,7 @@ async def test_retrieval_route_writes_underscores_in_path_dots_in_body(
         "passages": [{"text": d} for d in DOCS],
         "truncate": "END",
     }
-    best = order(QUERY, DOCS)
+    best = expected_order(QUERY, DOCS)
     assert [r.index for r in response.results] == best[:2]
     assert response.results[0].relevance_score == fake_logit(overlap_score(QUERY, DOCS[best[0]]))
     assert response.score_kind == "logit"
@@ -101,22 +76,22 @@ async def test_retrieval_route_writes_underscores_in_path_dots_in_body(
 
 
 async def test_underscore_spelling_from_the_caller_is_accepted(
-    client: AsyncClient, nim: FakeServer
+    client: AsyncClient, server: FakeServer
 ) -> None:
     await client.rerank("nvidia_nim/nvidia/llama-3_2-nv-rerankqa-1b-v2", QUERY, DOCS)
-    sent = nim.received[-1]
+    sent = server.received[-1]
     assert sent.path == "/v1/retrieval/nvidia/llama-3_2-nv-rerankqa-1b-v2/reranking"
     assert sent.json()["model"] == "nvidia/llama-3.2-nv-rerankqa-1b-v2"
 
 
-async def test_ranking_route_strips_prefix_and_sends_no_top_k(nim: FakeServer) -> None:
-    async with AsyncClient(providers={"nvidia_nim": {"api_base": f"{nim.url}/v1"}}) as client:
+async def test_ranking_route_strips_prefix_and_sends_no_top_k(server: FakeServer) -> None:
+    async with AsyncClient(providers={"nvidia_nim": {"api_base": f"{server.url}/v1"}}) as client:
         with pytest.raises(rerankit.AuthenticationError):
             await client.rerank(RANKING, QUERY, DOCS, top_n=1, max_retries=0)
-    nim.handler.api_key = None  # type: ignore[attr-defined]
-    async with AsyncClient(providers={"nvidia_nim": {"api_base": f"{nim.url}/v1"}}) as client:
+    server.handler.api_key = None  # type: ignore[attr-defined]
+    async with AsyncClient(providers={"nvidia_nim": {"api_base": f"{server.url}/v1"}}) as client:
         response = await client.rerank(RANKING, QUERY, DOCS, top_n=1)
-    sent = nim.received[-1]
+    sent = server.received[-1]
     assert sent.path == "/v1/ranking"
     assert "authorization" not in sent.headers
     assert sent.json() == {
@@ -124,36 +99,33 @@ async def test_ranking_route_strips_prefix_and_sends_no_top_k(nim: FakeServer) -
         "query": {"text": QUERY},
         "passages": [{"text": d} for d in DOCS],
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:1]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:1]
 
 
-async def test_dicts_are_rendered_into_passage_text(client: AsyncClient, nim: FakeServer) -> None:
+async def test_dicts_are_rendered_into_passage_text(
+    client: AsyncClient, server: FakeServer
+) -> None:
     records = [{"title": "Billing", "body": "Invoices"}, {"title": "Reset", "body": "settings"}]
     response = await client.rerank(MODEL, QUERY, records, rank_fields=["title", "body"])
-    assert nim.received[-1].json()["passages"] == [
+    assert server.received[-1].json()["passages"] == [
         {"text": "title: Billing\nbody: Invoices"},
         {"text": "title: Reset\nbody: settings"},
     ]
     assert [r.document for r in response.results] == [records[1], records[0]]
 
 
-@pytest.mark.parametrize(
-    "parameter",
-    [{"instruction": "be strict"}, {"max_tokens_per_doc": 100}, {"max_chunks_per_doc": 2}],
-)
+@pytest.mark.parametrize("parameter", UNSUPPORTED)
 async def test_unsupported_parameters_raise_before_sending(
-    client: AsyncClient, nim: FakeServer, parameter: dict[str, Any]
+    client: AsyncClient, server: FakeServer, parameter: dict[str, Any]
 ) -> None:
     with pytest.raises(UnsupportedParameterError) as info:
         await client.rerank(MODEL, QUERY, DOCS, **parameter)
     assert info.value.provider == "nvidia_nim"
-    assert nim.received == []
+    assert server.received == []
 
 
 def url(base: str | None, model: str = "nvidia/llama-3.2-nv-rerankqa-1b-v2", key: str = KEY) -> str:
-    request = RerankRequest(model=model, query=QUERY, documents=DOCS)
-    ctx = ProviderContext(provider="nvidia_nim", model=model, api_key=key or None, api_base=base)
-    return NvidiaNIMProvider().url(request, ctx)
+    return provider_url(NvidiaNIMProvider, model, base, api_key=key or None)
 
 
 def test_url_join_rules() -> None:
@@ -188,21 +160,21 @@ async def test_missing_hosted_key_raises_before_any_request() -> None:
         await rerankit.arerank(MODEL, QUERY, DOCS)
 
 
-async def test_env_key_order_and_base(monkeypatch: pytest.MonkeyPatch, nim: FakeServer) -> None:
-    monkeypatch.setenv("NVIDIA_NIM_API_BASE", nim.url)
+async def test_env_key_order_and_base(monkeypatch: pytest.MonkeyPatch, server: FakeServer) -> None:
+    monkeypatch.setenv("NVIDIA_NIM_API_BASE", server.url)
     monkeypatch.setenv("NVIDIA_API_KEY", KEY)
     await rerankit.arerank(MODEL, QUERY, DOCS)
     monkeypatch.setenv("NVIDIA_NIM_API_KEY", "nvapi-first-in-order")
     with pytest.raises(rerankit.AuthenticationError):
         await rerankit.arerank(MODEL, QUERY, DOCS, max_retries=0)
-    assert [r.headers["authorization"] for r in nim.received] == [
+    assert [r.headers["authorization"] for r in server.received] == [
         f"Bearer {KEY}",
         "Bearer nvapi-first-in-order",
     ]
 
 
-async def test_usage_unknown_when_not_reported(client: AsyncClient, nim: FakeServer) -> None:
-    nim.handler.usage = False  # type: ignore[attr-defined]
+async def test_usage_unknown_when_not_reported(client: AsyncClient, server: FakeServer) -> None:
+    server.handler.usage = False  # type: ignore[attr-defined]
     response = await client.rerank(MODEL, QUERY, DOCS)
     assert response.usage == rerankit.Usage()
 
@@ -217,9 +189,9 @@ async def test_usage_unknown_when_not_reported(client: AsyncClient, nim: FakeSer
     ],
 )
 async def test_bad_answers_are_response_validation_errors(
-    client: AsyncClient, nim: FakeServer, body: dict[str, Any]
+    client: AsyncClient, server: FakeServer, body: dict[str, Any]
 ) -> None:
-    nim.fail(Reply(body=body))
+    server.fail(Reply(body=body))
     with pytest.raises(ResponseValidationError) as info:
         await client.rerank(MODEL, QUERY, DOCS)
     assert info.value.provider == "nvidia_nim"
@@ -261,11 +233,4 @@ PASSAGES = {"query": {"text": "q"}, "passages": [{"text": "a"}]}
     ],
 )
 def test_fake_rejects_what_nim_rejects(path: str, body: Any, status: int) -> None:
-    request = ReceivedRequest(
-        method="POST",
-        path=path,
-        query={},
-        headers={"content-type": "application/json"},
-        body=msgspec.json.encode(body),
-    )
-    assert NvidiaNIMFake()(request).status == status
+    assert NvidiaNIMFake()(post(path, body)).status == status

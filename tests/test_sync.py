@@ -30,25 +30,14 @@ import rerankit
 from rerankit import AsyncClient, Client, RerankResponse
 from rerankit.testing import FakeServer, Reply, overlap_score
 
-from .conftest import API_KEY, FAST_RETRY
+from .conftest import API_KEY
+from .support import DOCS_5 as DOCS
+from .support import FAST_RETRY, QUERY, expected_order
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "cohere/rerank-v3.5"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "The app works offline.",
-    "Reset the router settings.",
-]
 SUBPROCESS_TIMEOUT = 30.0
 """A generous bound on any one subprocess; they normally take well under a second."""
-
-
-def expected_order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
 
 
 def assert_ranked(response: RerankResponse, query: str, docs: list[str]) -> None:

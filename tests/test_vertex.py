@@ -7,20 +7,30 @@ import json
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rerankit
-from rerankit import AsyncClient, ConfigurationError, RetryPolicy, UnsupportedParameterError
+from rerankit import AsyncClient, ConfigurationError, UnsupportedParameterError
 from rerankit.providers import _auth, vertex
 from rerankit.providers.vertex import VertexAIProvider
 from rerankit.testing import FakeServer, ProviderContract, Reply, overlap_score
 from rerankit.testing._cloud import VertexFake
-from rerankit.testing._contract import DOCUMENTS
-from rerankit.testing._contract import QUERY as CONTRACT_QUERY
+
+from .support import DOCS_5 as DOCS
+from .support import (
+    DOCUMENTS,
+    NO_RETRY,
+    QUERY,
+    clear_env,
+    client_fixture,
+    expected_order,
+    fake_fixture,
+    server_fixture,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -28,14 +38,6 @@ PROJECT = "test-project"
 TOKEN = "ya29.ready-token-0123456789"
 MODEL = "vertex_ai/semantic-ranker-default@latest"
 ROUTE = f"/v1/projects/{PROJECT}/locations/global/rankingConfigs/default_ranking_config:rank"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "The app works offline.",
-    "Reset the router settings.",
-]
 GOOGLE_ENV = (
     "VERTEXAI_PROJECT",
     "GOOGLE_CLOUD_PROJECT",
@@ -47,14 +49,12 @@ GOOGLE_ENV = (
     "GCE_METADATA_HOST",
     "GCE_METADATA_IP",
 )
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture(autouse=True)
 def _no_machine_google(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No project, credential file, gcloud login or metadata server of this machine is used."""
-    for name in GOOGLE_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_env(monkeypatch, VertexAIProvider, *GOOGLE_ENV)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     # google-auth reads NO_GCE_CHECK once, at import; skip the metadata-server probe directly.
     from google.auth.compute_engine import _metadata
@@ -62,27 +62,12 @@ def _no_machine_google(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
 
 
-def order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-@pytest.fixture
-def fake() -> VertexFake:
-    return VertexFake({TOKEN}, project=PROJECT)
-
-
-@pytest.fixture
-def server(fake: VertexFake) -> Iterator[FakeServer]:
-    with FakeServer(fake) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(server: FakeServer) -> AsyncIterator[AsyncClient]:
-    settings = {"api_key": TOKEN, "api_base": server.url, "options": {"project": PROJECT}}
-    async with AsyncClient(providers={"vertex_ai": settings}, retry=FAST, timeout=10) as client:
-        yield client
+fake = fake_fixture(lambda: VertexFake({TOKEN}, project=PROJECT))
+server = server_fixture()
+client = client_fixture(
+    lambda s: {"vertex_ai": {"api_key": TOKEN, "api_base": s.url, "options": {"project": PROJECT}}},
+    timeout=10,
+)
 
 
 @pytest.fixture
@@ -118,9 +103,9 @@ async def test_sends_the_documented_request_with_a_ready_token(
         "ignoreRecordDetailsInResponse": True,
         "topN": 3,
     }
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:3]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:3]
     assert [r.document for r in response.results] == [
-        {"text": DOCS[i]} for i in order(QUERY, DOCS)[:3]
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:3]
     ]
     assert response.score_kind == "unknown"
     assert response.usage == rerankit.Usage()
@@ -313,7 +298,7 @@ async def test_application_default_credentials_for_real(
     ]
     assert len(threads) == 2
     assert all(t is not threading.main_thread() for t in threads)
-    assert [r.index for r in first.results] == order(QUERY, DOCS)
+    assert [r.index for r in first.results] == expected_order(QUERY, DOCS)
 
 
 async def test_concurrent_calls_share_one_token_fetch(
@@ -375,7 +360,7 @@ async def test_credential_failures(fake: VertexFake, server: FakeServer, tmp_pat
     stale = fake.service_account_info(f"{server.url}/token", project_id=PROJECT)
     fake.service_account_info(f"{server.url}/token", project_id=PROJECT)  # rotates the key
     unreachable = {**stale, "token_uri": "http://127.0.0.1:9/token"}
-    async with AsyncClient(retry=RetryPolicy(max_retries=0)) as client:
+    async with AsyncClient(retry=NO_RETRY) as client:
         with pytest.raises(rerankit.AuthenticationError, match="Invalid JWT Signature") as info:
             await client.rerank(MODEL, QUERY, DOCS, api_base=server.url, credentials=stale)
         assert "PRIVATE KEY" not in str(info.value)
@@ -448,7 +433,7 @@ class TestVertexServiceAccountContract(ProviderContract):
     def test_contract_key_is_sent_only_when_set(self) -> None:
         """The API gets the access token the key was exchanged for, never the key itself."""
         with self.serve() as (server, client):
-            client.rerank(self.model, CONTRACT_QUERY, DOCUMENTS[:2])
+            client.rerank(self.model, QUERY, DOCUMENTS[:2])
         (sent,) = server.received
         assert sent.headers["authorization"] == "Bearer ya29.fake-1"
         assert b"PRIVATE KEY" not in sent.body

@@ -5,19 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import rerankit
-from rerankit import AsyncClient, ConfigurationError, RetryPolicy, UnsupportedParameterError
+from rerankit import AsyncClient, ConfigurationError, UnsupportedParameterError
 from rerankit.providers import _auth
 from rerankit.providers.watsonx import API_VERSION, WatsonxProvider
-from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply, overlap_score
+from rerankit.testing import FakeServer, ProviderContract, ReceivedRequest, Reply
 from rerankit.testing._cloud import WatsonxFake
-from rerankit.testing._contract import DOCUMENTS
-from rerankit.testing._contract import QUERY as CONTRACT_QUERY
+
+from .support import DOCS_5 as DOCS
+from .support import (
+    DOCUMENTS,
+    FAST_RETRY,
+    QUERY,
+    clean_env,
+    client_fixture,
+    expected_order,
+    fake_fixture,
+    server_fixture,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -26,50 +36,18 @@ ZEN = "zen-api-key-0123456789"
 READY = "ready-bearer-token-0123456789"
 PROJECT = "proj-1234"
 MODEL = "watsonx/cross-encoder/ms-marco-minilm-l-12-v2"
-QUERY = "reset password settings"
-DOCS = [
-    "Invoices are sent monthly.",
-    "Open settings to reset your password.",
-    "Password rules: twelve characters.",
-    "The app works offline.",
-    "Reset the router settings.",
-]
-WATSONX_ENV = (
-    "WATSONX_APIKEY",
-    "WATSONX_API_KEY",
+
+_clean_provider_env = clean_env(
+    WatsonxProvider,
     "WATSONX_TOKEN",
     "WATSONX_ZENAPIKEY",
-    "WATSONX_API_BASE",
-    "WATSONX_URL",
-    "WX_URL",
-    "WML_URL",
     "WATSONX_PROJECT_ID",
     "WATSONX_SPACE_ID",
     "WATSONX_IAM_URL",
 )
-FAST = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
-
-@pytest.fixture(autouse=True)
-def _no_machine_watsonx(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in WATSONX_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-def order(query: str, texts: list[str]) -> list[int]:
-    scores = [overlap_score(query, text) for text in texts]
-    return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
-
-
-@pytest.fixture
-def fake() -> WatsonxFake:
-    return WatsonxFake({READY}, api_keys={API_KEY}, zen_api_keys={ZEN})
-
-
-@pytest.fixture
-def server(fake: WatsonxFake) -> Iterator[FakeServer]:
-    with FakeServer(fake) as server:
-        yield server
+fake = fake_fixture(lambda: WatsonxFake({READY}, api_keys={API_KEY}, zen_api_keys={ZEN}))
+server = server_fixture()
 
 
 def settings(server: FakeServer, **options: Any) -> dict[str, Any]:
@@ -80,12 +58,7 @@ def settings(server: FakeServer, **options: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def client(server: FakeServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(
-        providers={"watsonx": settings(server)}, retry=FAST, timeout=10
-    ) as client:
-        yield client
+client = client_fixture(lambda s: {"watsonx": settings(s)}, timeout=10)
 
 
 def reranks(server: FakeServer) -> list[ReceivedRequest]:
@@ -114,9 +87,9 @@ async def test_exchanges_the_api_key_and_sends_the_documented_request(
         "project_id": PROJECT,
     }
     assert API_KEY not in str(sent.headers) + sent.body.decode()
-    assert [r.index for r in response.results] == order(QUERY, DOCS)[:3]
+    assert [r.index for r in response.results] == expected_order(QUERY, DOCS)[:3]
     assert [r.document for r in response.results] == [
-        {"text": DOCS[i]} for i in order(QUERY, DOCS)[:3]
+        {"text": DOCS[i]} for i in expected_order(QUERY, DOCS)[:3]
     ]
     assert response.score_kind == "logit"
     assert response.usage.input_tokens == sum(len(d.split()) + 3 for d in DOCS)
@@ -305,7 +278,7 @@ async def test_a_rejected_api_key_is_an_authentication_error(
     server: FakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with AsyncClient(providers={"watsonx": settings(server)}, retry=FAST) as client:
+    async with AsyncClient(providers={"watsonx": settings(server)}, retry=FAST_RETRY) as client:
         with pytest.raises(rerankit.AuthenticationError, match="IBM Cloud IAM") as info:
             await client.rerank(MODEL, QUERY, DOCS, api_key="wrong-key-0123456789")
     assert info.value.status_code == 400
@@ -438,7 +411,7 @@ class TestWatsonxIAMContract(ProviderContract):
     def test_contract_key_is_sent_only_when_set(self) -> None:
         """The API gets the IAM token the key was exchanged for, never the key itself."""
         with self.serve() as (server, client):
-            client.rerank(self.model, CONTRACT_QUERY, DOCUMENTS[:2])
+            client.rerank(self.model, QUERY, DOCUMENTS[:2])
         (sent,) = server.received
         assert sent.headers["authorization"] == "Bearer iam-token-1"
         assert (self.api_key or "") not in str(sent.headers) + sent.body.decode()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import re
 import threading
 import time
@@ -49,6 +48,7 @@ class BedrockFake(FakeVendor):
     """
 
     paths = ("/rerank",)
+    id_prefix = "fake-request-"
 
     def __init__(
         self,
@@ -65,10 +65,9 @@ class BedrockFake(FakeVendor):
         self.session_token = session_token
         self.region = region
         self.page_size = page_size
-        self._ids = itertools.count(1)
 
     def __call__(self, request: ReceivedRequest) -> Reply:
-        request_id = f"fake-request-{next(self._ids)}"
+        request_id = self.next_id()
         if request.method == "POST" and self.route_ok(request):
             problem = self.signature_problem(request)
             if problem is not None:

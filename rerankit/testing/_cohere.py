@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
 from rerankit.testing._server import ReceivedRequest
+from rerankit.testing._table import COHERE_FIELDS
 from rerankit.testing._vendor import FakeVendor
 
 __all__ = ["CohereFake"]
 
-_V1_FIELDS = frozenset(
-    {
-        "model",
-        "query",
-        "documents",
-        "top_n",
-        "return_documents",
-        "rank_fields",
-        "max_chunks_per_doc",
-    }
-)
+V1_FIELDS = COHERE_FIELDS | {"rank_fields", "max_chunks_per_doc"}
 _V2_FIELDS = frozenset({"model", "query", "documents", "top_n", "max_tokens_per_doc", "priority"})
 
 
@@ -38,11 +28,10 @@ class CohereFake(FakeVendor):
     def __init__(self, api_key: str | None = "test-key", *, sort: bool = True) -> None:
         super().__init__(api_key)
         self.sort = sort
-        self._ids = itertools.count(1)
 
     def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
         v2 = request.path.startswith("/v2")
-        unknown = sorted(set(body) - (_V2_FIELDS if v2 else _V1_FIELDS))
+        unknown = sorted(set(body) - (_V2_FIELDS if v2 else V1_FIELDS))
         self.require(not unknown, f"invalid request: unknown field {unknown[:1]}")
         self.require(isinstance(body.get("model"), str) and body["model"], "model is required")
         self.require(isinstance(body.get("query"), str) and body["query"], "query is required")
@@ -62,10 +51,9 @@ class CohereFake(FakeVendor):
         results: list[dict[str, Any]] = [{"index": i, "relevance_score": s} for i, s in ranked]
         if request.path.startswith("/v1") and body.get("return_documents"):
             for result in results:
-                doc = body["documents"][result["index"]]
-                result["document"] = doc if isinstance(doc, dict) else {"text": doc}
+                result["document"] = self.as_object(body["documents"][result["index"]])
         return {
-            "id": f"fake-{next(self._ids)}",
+            "id": self.next_id(),
             "results": results,
             "meta": {
                 "api_version": {"version": request.path[2]},

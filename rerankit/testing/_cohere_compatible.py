@@ -1,19 +1,18 @@
-"""Fakes of the cohere-compatible rerank APIs: one configurable fake, and a preset per vendor.
+"""Fakes of the cohere-compatible rerank APIs: a preset of ``TableFake`` per vendor.
 
-``CohereShapedFake`` is the Cohere v1 wire format with the details vendors vary as parameters
-(accepted fields, where the results sit, the score field, whether documents are echoed by
-default and how, object documents, a raw-score switch). Each vendor's fake sets those and adds
-its own response envelope and checks.
+``CohereShapedFake`` (``TableFake``) is the Cohere v1 wire format with the details vendors vary
+as parameters (accepted fields, where the results sit, the score field, whether documents are
+echoed by default and how, object documents, a raw-score switch). Each vendor's fake sets those
+and adds its own response envelope and checks.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-from typing import Any, ClassVar, Literal
+from typing import Any
 
+from rerankit.testing._cohere import V1_FIELDS
 from rerankit.testing._server import ReceivedRequest
-from rerankit.testing._vendor import BadRequest, FakeVendor
+from rerankit.testing._table import COHERE_FIELDS, CohereShapedFake
 
 __all__ = [
     "CohereCompatibleFake",
@@ -27,146 +26,6 @@ __all__ = [
     "VLLMFake",
 ]
 
-_WORD = re.compile(r"\w+")
-
-
-def _tokens(text: str) -> int:
-    return len(_WORD.findall(text))
-
-
-class CohereShapedFake(FakeVendor):
-    """A fake rerank API in the Cohere v1 shape, with the vendor-specific details as parameters.
-
-    Class attributes (each also a keyword argument of the constructor):
-
-    * ``paths``: the routes served.
-    * ``fields``: the body fields accepted (any other is a 400); ``None`` ignores unknown fields,
-      as vLLM and many self-hosted servers do.
-    * ``object_documents``: dict documents are accepted, ranked on ``rank_fields`` (or ``text``).
-    * ``text_objects``: ``{"text": ...}`` objects are accepted beside strings.
-    * ``results_key``: where the result list goes (``""``: the answer is a bare array).
-    * ``score_key``: the score field of each result.
-    * ``return_documents_default``: whether documents are echoed when the request does not say.
-    * ``echo``: how a document is echoed: ``"object"`` (``{"text": ...}`` or the dict) or
-      ``"string"``.
-    * ``raw_option``: a body field and the value that makes the fake answer raw logits.
-    * ``max_documents``: the most documents one request may carry.
-
-    With ``sort=False`` the fake answers every document in input order. ``tokens(body)`` is the
-    fake's token count (words of the query per document plus words of the documents).
-    """
-
-    paths: tuple[str, ...] = ("/rerank",)
-    fields: frozenset[str] | None = None
-    object_documents: bool = False
-    text_objects: bool = False
-    results_key: str = "results"
-    score_key: str = "relevance_score"
-    return_documents_default: bool = False
-    echo: Literal["object", "string"] = "object"
-    raw_option: tuple[str, Any] | None = None
-    max_documents: int | None = None
-
-    _PARAMETERS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "paths",
-            "fields",
-            "object_documents",
-            "text_objects",
-            "results_key",
-            "score_key",
-            "return_documents_default",
-            "echo",
-            "raw_option",
-            "max_documents",
-        }
-    )
-
-    def __init__(
-        self, api_key: str | None = "test-key", *, sort: bool = True, **parameters: Any
-    ) -> None:
-        super().__init__(api_key)
-        unknown = sorted(set(parameters) - self._PARAMETERS)
-        if unknown:
-            raise TypeError(f"unknown fake parameter {unknown[0]!r}")
-        for key, value in parameters.items():
-            setattr(self, key, value)
-        self.sort = sort
-        self._ids = itertools.count(1)
-
-    def next_id(self) -> str:
-        """A fresh response id."""
-        return f"fake-{next(self._ids)}"
-
-    def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
-        if self.fields is not None:
-            unknown = sorted(set(body) - self.fields)
-            self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
-        model = body.get("model")
-        self.require(isinstance(model, str) and bool(model), "model is required")
-        query = body.get("query")
-        self.require(isinstance(query, str) and bool(query), "query is required")
-        docs = body.get("documents")
-        self.require(isinstance(docs, list) and bool(docs), "documents must be a non-empty list")
-        self.require(
-            self.max_documents is None or len(docs) <= self.max_documents,
-            f"at most {self.max_documents} documents",
-        )
-        rank_fields = body.get("rank_fields")
-        texts = [self._text(doc, rank_fields) for doc in docs]
-        top_n = body.get("top_n")
-        self.require(
-            top_n is None or (type(top_n) is int and top_n >= 1), "top_n must be an int >= 1"
-        )
-        flag = body.get("return_documents")
-        self.require(flag is None or isinstance(flag, bool), "return_documents must be a bool")
-        self.check(body, request)
-        return query, texts, top_n
-
-    def _text(self, doc: Any, rank_fields: Any) -> str:
-        if isinstance(doc, str):
-            return doc
-        if isinstance(doc, dict):
-            if self.object_documents:
-                return self.text_of(doc, rank_fields)
-            if self.text_objects and set(doc) == {"text"} and isinstance(doc["text"], str):
-                return doc["text"]
-        raise BadRequest("documents must be strings")
-
-    def check(self, body: Any, request: ReceivedRequest) -> None:
-        """Vendor-specific checks on a request; raise ``BadRequest`` for what the API rejects."""
-
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
-        """The answer's fields beside the result list (ids, usage, model)."""
-        return {}
-
-    def tokens(self, body: Any) -> int:
-        docs = body["documents"]
-        query = _tokens(body["query"]) * len(docs)
-        return query + sum(_tokens(d if isinstance(d, str) else str(d)) for d in docs)
-
-    def answer(
-        self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
-    ) -> Any:
-        option = self.raw_option
-        if option is not None and body.get(option[0], None) == option[1]:
-            scores = [score * 8 - 4 for score in scores]
-        ranked = self.ranked(scores, top_n) if self.sort else list(enumerate(scores))
-        echo = body.get("return_documents", self.return_documents_default)
-        results: list[dict[str, Any]] = []
-        for index, score in ranked:
-            result: dict[str, Any] = {"index": index, self.score_key: score}
-            if echo:
-                doc = body["documents"][index]
-                if self.echo == "string":
-                    result["document"] = doc if isinstance(doc, str) else str(doc)
-                else:
-                    result["document"] = doc if isinstance(doc, dict) else {"text": doc}
-            results.append(result)
-        if not self.results_key:
-            return results
-        return {self.results_key: results, **self.envelope(body, self.tokens(body))}
-
 
 class CohereCompatibleFake(CohereShapedFake):
     """A generic self-hosted Cohere-shaped server (``/rerank`` and ``/v1/rerank``).
@@ -177,7 +36,8 @@ class CohereCompatibleFake(CohereShapedFake):
 
     paths = ("/rerank", "/v1/rerank")
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens = self.tokens(body)
         return {"id": self.next_id(), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
@@ -186,22 +46,11 @@ class LiteLLMProxyFake(CohereShapedFake):
     ``instruction``; usage in ``meta.billed_units`` and ``meta.tokens``."""
 
     paths = ("/v1/rerank", "/rerank", "/v2/rerank")
-    fields = frozenset(
-        {
-            "model",
-            "query",
-            "documents",
-            "top_n",
-            "return_documents",
-            "rank_fields",
-            "max_chunks_per_doc",
-            "max_tokens_per_doc",
-            "instruction",
-        }
-    )
-    object_documents = True
+    fields = V1_FIELDS | {"max_tokens_per_doc", "instruction"}
+    document_kinds = "either"
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens = self.tokens(body)
         return {
             "id": self.next_id(),
             "meta": {
@@ -216,10 +65,11 @@ class TogetherFake(CohereShapedFake):
     ``{object, id, model, results, usage: {prompt_tokens, completion_tokens, total_tokens}}``."""
 
     paths = ("/v1/rerank",)
-    fields = frozenset({"model", "query", "documents", "top_n", "return_documents", "rank_fields"})
-    object_documents = True
+    fields = COHERE_FIELDS | {"rank_fields"}
+    document_kinds = "either"
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens = self.tokens(body)
         return {
             "object": "rerank",
             "id": self.next_id(),
@@ -233,12 +83,12 @@ class JinaFake(CohereShapedFake):
     ``return_documents`` is false; answers ``{model, usage: {total_tokens}, results}``."""
 
     paths = ("/v1/rerank",)
-    fields = frozenset({"model", "query", "documents", "top_n", "return_documents"})
-    text_objects = True
+    fields = COHERE_FIELDS
+    document_kinds = "text_objects"
     return_documents_default = True
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
-        return {"model": body["model"], "usage": {"total_tokens": tokens}}
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"model": body["model"], "usage": {"total_tokens": self.tokens(body)}}
 
 
 class InfinityFake(CohereShapedFake):
@@ -246,11 +96,12 @@ class InfinityFake(CohereShapedFake):
     ``{object, id, created, model, results, usage: {prompt_tokens, total_tokens}}``."""
 
     paths = ("/rerank",)
-    fields = frozenset({"model", "query", "documents", "top_n", "return_documents", "raw_scores"})
+    fields = COHERE_FIELDS | {"raw_scores"}
     raw_option = ("raw_scores", True)
     max_documents = 2_048
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens = self.tokens(body)
         return {
             "object": "rerank",
             "id": self.next_id(),
@@ -276,8 +127,9 @@ class VLLMFake(CohereShapedFake):
         instruction = body.get("instruction")
         self.require(instruction is None or isinstance(instruction, str), "bad instruction")
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
-        return {"id": self.next_id(), "model": body["model"], "usage": {"total_tokens": tokens}}
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        usage = {"total_tokens": self.tokens(body)}
+        return {"id": self.next_id(), "model": body["model"], "usage": usage}
 
 
 class FireworksFake(CohereShapedFake):
@@ -286,7 +138,7 @@ class FireworksFake(CohereShapedFake):
     documents echoed as strings unless ``return_documents`` is false; results under ``data``."""
 
     paths = ("/inference/v1/rerank",)
-    fields = frozenset({"model", "query", "documents", "top_n", "return_documents", "task"})
+    fields = COHERE_FIELDS | {"task"}
     results_key = "data"
     return_documents_default = True
     echo = "string"
@@ -302,7 +154,8 @@ class FireworksFake(CohereShapedFake):
         task = body.get("task")
         self.require(task is None or isinstance(task, str), "task must be a string")
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens = self.tokens(body)
         return {
             "object": "list",
             "model": body["model"],
@@ -328,18 +181,7 @@ class SiliconFlowFake(CohereShapedFake):
     ``{id, results, tokens: {input_tokens, output_tokens}}``."""
 
     paths = ("/v1/rerank",)
-    fields = frozenset(
-        {
-            "model",
-            "query",
-            "documents",
-            "top_n",
-            "return_documents",
-            "instruction",
-            "max_chunks_per_doc",
-            "overlap_tokens",
-        }
-    )
+    fields = COHERE_FIELDS | {"instruction", "max_chunks_per_doc", "overlap_tokens"}
     output_tokens = 0
 
     def check(self, body: Any, request: ReceivedRequest) -> None:
@@ -353,7 +195,8 @@ class SiliconFlowFake(CohereShapedFake):
                 self.require(type(body[field]) is int, f"{field} must be an int")
         self.require(body.get("overlap_tokens", 0) <= 80, "overlap_tokens must be <= 80")
 
-    def envelope(self, body: Any, tokens: int) -> dict[str, Any]:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens = self.tokens(body)
         return {
             "id": self.next_id(),
             "tokens": {"input_tokens": tokens, "output_tokens": self.output_tokens},

@@ -7,7 +7,7 @@ HTTP against a ``FakeServer`` on 127.0.0.1, so they need pytest but no async tes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -15,11 +15,12 @@ from rerankit._errors import AuthenticationError, ResponseValidationError
 from rerankit._retry import RetryPolicy
 from rerankit._sync._client import Client
 from rerankit.testing._server import FakeServer, Handler, Reply
-from rerankit.testing._vendor import overlap_score
+from rerankit.testing._vendor import FakeVendor, overlap_score
 
-__all__ = ["ProviderContract"]
+__all__ = ["DOCUMENTS", "FAST_RETRY", "QUERY", "RECORDS", "ProviderContract", "expected_order"]
 
-_FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.01)
+FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.01)
+"""Retries that take milliseconds: what the contract tests (and rerankit's own tests) use."""
 
 QUERY = "reset password settings"
 DOCUMENTS = [
@@ -37,21 +38,35 @@ RECORDS: list[dict[str, Any]] = [
 ]
 
 
+def expected_order(query: str, texts: Sequence[str]) -> list[int]:
+    """The indices of ``texts`` in the order the fakes rank them (``overlap_score``, ties by
+    position)."""
+    return _order([overlap_score(query, text) for text in texts])
+
+
+def _order(scores: list[float]) -> list[int]:
+    return [index for index, _ in FakeVendor.ranked(scores, None)]
+
+
 class ProviderContract:
     """Contract tests for one provider against its fake API.
 
     Set ``model`` (a full model string) and ``api_key`` (the key the fake expects, ``None`` when
-    it expects none); implement ``fake()``; override ``settings()`` when the provider needs more
-    than a key and a base URL, and ``expected_scores()`` when the fake does not score with
-    ``overlap_score``.
+    it expects none); set ``fake_class`` (called with ``api_key``) or implement ``fake()``;
+    override ``settings()`` when the provider needs more than a key and a base URL, and
+    ``expected_scores()`` when the fake does not score with ``overlap_score``.
     """
 
     model: ClassVar[str]
     api_key: ClassVar[str | None] = "contract-key"
+    fake_class: ClassVar[Callable[[str | None], Handler] | None] = None
 
     def fake(self) -> Handler:
         """The handler of the vendor's fake API, expecting ``api_key``."""
-        raise NotImplementedError
+        make = type(self).fake_class
+        if make is None:
+            raise NotImplementedError("set fake_class or implement fake()")
+        return make(self.api_key)
 
     def settings(self, server: FakeServer) -> dict[str, Any]:
         """The client's settings for this provider, pointed at ``server``."""
@@ -70,7 +85,7 @@ class ProviderContract:
         """A running fake and a client configured for it."""
         with FakeServer(self.fake()) as server:
             client = Client(
-                providers={self.provider: self.settings(server)}, retry=_FAST_RETRY, timeout=10
+                providers={self.provider: self.settings(server)}, retry=FAST_RETRY, timeout=10
             )
             try:
                 yield server, client
@@ -78,8 +93,7 @@ class ProviderContract:
                 client.close()
 
     def expected_order(self, query: str, texts: list[str]) -> list[int]:
-        scores = self.expected_scores(query, texts)
-        return sorted(range(len(texts)), key=lambda i: (-scores[i], i))
+        return _order(self.expected_scores(query, texts))
 
     def test_contract_ranking(self) -> None:
         with self.serve() as (server, client):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from rerankit.testing._server import ReceivedRequest, Reply
-from rerankit.testing._vendor import BadRequest, FakeVendor
+from rerankit.testing._table import COHERE_FIELDS
+from rerankit.testing._vendor import BadRequest, FakeVendor, fake_pair_tokens
 
 __all__ = ["DashScopeFake"]
 
 COMPATIBLE_PATH = "/compatible-api/v1/reranks"
 NATIVE_PATH = "/api/v1/services/rerank/text-rerank/text-rerank"
 
-_COMPATIBLE_FIELDS = frozenset({"model", "query", "documents", "top_n", "return_documents"})
+_NATIVE_FIELDS = frozenset({"model", "input", "parameters"})
 _NATIVE_PARAMETERS = frozenset({"top_n", "return_documents", "instruct"})
 
 
@@ -36,14 +36,7 @@ class DashScopeFake(FakeVendor):
     instruct_models = frozenset({"qwen3-rerank", "qwen3-vl-rerank", "qwen3.7-text-rerank"})
     object_document_models = frozenset({"qwen3-vl-rerank"})
     max_documents = 500
-
-    def __init__(self, api_key: str | None = "test-key") -> None:
-        super().__init__(api_key)
-        self._ids = itertools.count(1)
-
-    def next_id(self) -> str:
-        """A fresh request id."""
-        return f"req-{next(self._ids)}"
+    id_prefix = "req-"
 
     def error(self, status: int, message: str) -> Reply:
         code = {401: "InvalidApiKey", 404: "NotFound"}.get(status, "InvalidParameter")
@@ -56,20 +49,17 @@ class DashScopeFake(FakeVendor):
         model = body.get("model")
         self.require(isinstance(model, str) and bool(model), "Model not specified")
         if request.path == COMPATIBLE_PATH:
-            unknown = sorted(set(body) - _COMPATIBLE_FIELDS)
-            self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+            self.require_known(body, COHERE_FIELDS)
             self.require(model not in self.native_only, f"Model not exist: {model}")
             query, docs, options = body.get("query"), body.get("documents"), body
         else:
-            unknown = sorted(set(body) - {"model", "input", "parameters"})
-            self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+            self.require_known(body, _NATIVE_FIELDS)
             given = body.get("input")
             self.require(isinstance(given, dict), "input is required")
             query, docs = given.get("query"), given.get("documents")
             options = body.get("parameters", {})
             self.require(isinstance(options, dict), "parameters must be an object")
-            unknown = sorted(set(options) - _NATIVE_PARAMETERS)
-            self.require(not unknown, f"unknown parameter {unknown[0]!r}" if unknown else "")
+            self.require_known(options, _NATIVE_PARAMETERS, "parameter")
             if "instruct" in options:
                 self.require(model in self.instruct_models, f"{model} does not support instruct")
                 self.require(isinstance(options["instruct"], str), "instruct must be a string")
@@ -105,11 +95,10 @@ class DashScopeFake(FakeVendor):
         for index, score in self.ranked(scores, top_n):
             result: dict[str, Any] = {"index": index, "relevance_score": score}
             if options.get("return_documents"):
-                doc = docs[index]
-                result["document"] = doc if isinstance(doc, dict) else {"text": doc}
+                result["document"] = self.as_object(docs[index])
             results.append(result)
-        tokens = len(query.split()) * len(docs) + sum(len(str(d).split()) for d in docs)
-        usage = {"total_tokens": tokens}
+        texts = [d if isinstance(d, str) else str(d.get("text", "")) for d in docs]
+        usage = {"total_tokens": fake_pair_tokens(query, texts)}
         if native:
             return {"output": {"results": results}, "usage": usage, "request_id": self.next_id()}
         return {"id": self.next_id(), "results": results, "usage": usage}

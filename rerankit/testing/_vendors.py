@@ -1,19 +1,19 @@
 """Fake rerank APIs of Voyage, Mixedbread, Pinecone, ZeroEntropy, Contextual, TEI, DeepInfra, NIM.
 
 Each checks path, auth and body fields like the real API, rejects what it rejects, and answers
-in the vendor's documented response shape. The five "close to Cohere" APIs share one frame,
+in the vendor's documented response shape. The five "close to Cohere" APIs are presets of
 ``TableFake``: a query, a list of documents and a cut-off in, a list of ``{index, score}`` out,
 differing only in field names, limits and the extra figures they report.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Any, ClassVar
 
 from rerankit.testing._server import ReceivedRequest, Reply
-from rerankit.testing._vendor import FakeVendor
+from rerankit.testing._table import COHERE_FIELDS, TableFake
+from rerankit.testing._vendor import FakeVendor, fake_logit, fake_pair_tokens, fake_tokens
 
 __all__ = [
     "ContextualFake",
@@ -29,129 +29,28 @@ __all__ = [
     "fake_tokens",
 ]
 
-_WORD = re.compile(r"\w+")
-
-
-def fake_tokens(*texts: str) -> int:
-    """The fakes' token count: words, which is all a test needs to check usage mapping."""
-    return sum(len(_WORD.findall(text)) for text in texts)
-
-
-def fake_logit(score: float) -> float:
-    """A raw, unbounded score with the same order as ``score`` (0..1): ``10 * score - 5``."""
-    return 10.0 * score - 5.0
-
-
-class TableFake(FakeVendor):
-    """A JSON rerank API described by a few class attributes.
-
-    ``fields``: the request fields the API knows (any other is rejected); ``required``: those it
-    needs. ``documents_field`` holds strings (``document_kinds = "strings"``), objects
-    (``"objects"``) or either (``"either"``), at most ``max_documents``. ``top_field`` is the
-    cut-off (an int >= 1). The answer lists ``{index, <score_field>}`` under ``results_field``,
-    sorted and cut, plus ``echo_field`` (the document) when ``return_field`` asks for it
-    (``return_default`` when absent); ``extra()`` adds the vendor's other figures.
-    """
-
-    fields: ClassVar[frozenset[str]] = frozenset()
-    required: ClassVar[tuple[str, ...]] = ("query",)
-    documents_field: ClassVar[str] = "documents"
-    document_kinds: ClassVar[str] = "strings"
-    max_documents: ClassVar[int] = 1_000
-    top_field: ClassVar[str | None] = "top_n"
-    results_field: ClassVar[str] = "results"
-    score_field: ClassVar[str] = "relevance_score"
-    return_field: ClassVar[str | None] = None
-    return_default: ClassVar[bool] = False
-    echo_field: ClassVar[str] = "document"
-
-    def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
-        unknown = sorted(set(body) - self.fields)
-        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
-        for field in self.required:
-            self.require(
-                isinstance(body.get(field), str) and bool(body[field].strip()),
-                f"{field} is required",
-            )
-        docs = body.get(self.documents_field)
-        self.require(
-            isinstance(docs, list) and 0 < len(docs) <= self.max_documents,
-            f"{self.documents_field} must hold 1 to {self.max_documents} items",
-        )
-        kinds = {"strings": (str,), "objects": (dict,), "either": (str, dict)}[self.document_kinds]
-        self.require(
-            all(isinstance(doc, kinds) for doc in docs),
-            f"{self.documents_field} must be a list of {self.document_kinds}",
-        )
-        top = body.get(self.top_field) if self.top_field else None
-        self.require(
-            top is None or (isinstance(top, int) and not isinstance(top, bool) and top >= 1),
-            f"{self.top_field} must be an integer >= 1",
-        )
-        flag = body.get(self.return_field) if self.return_field else None
-        self.require(flag is None or isinstance(flag, bool), f"{self.return_field} must be bool")
-        self.check(body, docs)
-        return body["query"], [self.text(doc, body) for doc in docs], top
-
-    def check(self, body: Any, docs: list[Any]) -> None:
-        """Vendor-specific checks beyond the common ones (none by default)."""
-
-    def text(self, doc: Any, body: Any) -> str:
-        """What the vendor ranks a document on."""
-        return self.text_of(doc)
-
-    def answer(
-        self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
-    ) -> Any:
-        echo = self.return_default
-        if self.return_field and self.return_field in body:
-            echo = body[self.return_field]
-        results: list[dict[str, Any]] = []
-        for index, score in self.ranked(scores, top_n):
-            result: dict[str, Any] = {"index": index, self.score_field: score}
-            if echo:
-                result[self.echo_field] = self.echo(body[self.documents_field][index])
-            results.append(result)
-        return {self.results_field: results, **self.extra(body, scores, results)}
-
-    def echo(self, doc: Any) -> Any:
-        """The document as the vendor echoes it."""
-        return doc
-
-    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
-        """The vendor's fields beside the result list."""
-        return {}
-
-    def usage_tokens(self, body: Any) -> int:
-        docs = body[self.documents_field]
-        return fake_tokens(body["query"]) * len(docs) + fake_tokens(
-            *(d if isinstance(d, str) else " ".join(map(str, d.values())) for d in docs)
-        )
-
 
 class VoyageFake(TableFake):
     """Voyage AI ``POST /v1/rerank``: string documents, ``top_k``, answers under ``data``."""
 
     paths = ("/v1/rerank",)
     fields = frozenset({"query", "documents", "model", "top_k", "return_documents", "truncation"})
-    required = ("query", "model")
+    max_documents = 1_000
     top_field = "top_k"
-    results_field = "data"
-    return_field = "return_documents"
+    results_key = "data"
+    echo = "as_sent"
+    error_key = "detail"
 
-    def check(self, body: Any, docs: list[Any]) -> None:
+    def check(self, body: Any, request: ReceivedRequest) -> None:
         truncation = body.get("truncation")
         self.require(truncation is None or isinstance(truncation, bool), "truncation must be bool")
 
-    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "object": "list",
             "model": body["model"],
-            "usage": {"total_tokens": self.usage_tokens(body)},
+            "usage": {"total_tokens": self.tokens(body)},
         }
-
-    def error(self, status: int, message: str) -> Reply:
-        return Reply(status=status, body={"detail": message})
 
 
 class MixedbreadFake(TableFake):
@@ -161,16 +60,17 @@ class MixedbreadFake(TableFake):
     fields = frozenset(
         {"model", "query", "input", "rank_fields", "top_k", "return_input", "rewrite_query"}
     )
-    required = ("model", "query")
     documents_field = "input"
     document_kinds = "either"
+    max_documents = 1_000
     top_field = "top_k"
-    results_field = "data"
-    score_field = "score"
     return_field = "return_input"
-    echo_field = "input"
+    results_key = "data"
+    score_key = "score"
+    document_key = "input"
+    echo = "as_sent"
 
-    def check(self, body: Any, docs: list[Any]) -> None:
+    def check(self, body: Any, request: ReceivedRequest) -> None:
         self.require(len(body["query"]) <= 32_000, "query is longer than 32,000 characters")
         fields = body.get("rank_fields")
         self.require(
@@ -185,14 +85,14 @@ class MixedbreadFake(TableFake):
         fields = body.get("rank_fields") or list(doc)
         return " ".join(str(doc[f]) for f in fields if f in doc)
 
-    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
         for result in results:
             result["object"] = "rank_result"
-        tokens = self.usage_tokens(body)
+        tokens = self.tokens(body)
         return {
             "object": "list",
             "model": body["model"],
-            "top_k": body.get("top_k", len(scores)),
+            "top_k": body.get("top_k", len(body["input"])),
             "return_input": body.get("return_input", False),
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
@@ -207,15 +107,12 @@ class PineconeFake(TableFake):
     """
 
     paths = ("/rerank",)
-    fields = frozenset(
-        {"model", "query", "documents", "top_n", "return_documents", "rank_fields", "parameters"}
-    )
-    required = ("model", "query")
+    fields = COHERE_FIELDS | {"rank_fields", "parameters"}
     document_kinds = "objects"
-    results_field = "data"
-    score_field = "score"
-    return_field = "return_documents"
-    return_default = True
+    max_documents = 1_000
+    return_documents_default = True
+    results_key = "data"
+    score_key = "score"
     single_field_models: ClassVar[frozenset[str]] = frozenset(
         {"bge-reranker-v2-m3", "pinecone-rerank-v0"}
     )
@@ -230,7 +127,7 @@ class PineconeFake(TableFake):
             return self.error(400, "missing required header X-Pinecone-Api-Version")
         return super().__call__(request)
 
-    def check(self, body: Any, docs: list[Any]) -> None:
+    def check(self, body: Any, request: ReceivedRequest) -> None:
         fields = body.get("rank_fields", ["text"])
         self.require(
             isinstance(fields, list) and bool(fields) and all(isinstance(f, str) for f in fields),
@@ -238,16 +135,13 @@ class PineconeFake(TableFake):
         )
         if body["model"] in self.single_field_models:
             self.require(len(fields) == 1, f"{body['model']} supports only one rank field")
-        for position, doc in enumerate(docs):
+        for position, doc in enumerate(body["documents"]):
             for field in fields:
                 self.require(field in doc, f"document {position} is missing field {field!r}")
         parameters = body.get("parameters")
         self.require(parameters is None or isinstance(parameters, dict), "bad parameters")
 
-    def text(self, doc: Any, body: Any) -> str:
-        return self.text_of(doc, body.get("rank_fields", ["text"]))
-
-    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
         return {"model": body["model"], "usage": {"rerank_units": 1}}
 
     def error(self, status: int, message: str) -> Reply:
@@ -262,8 +156,9 @@ class ZeroEntropyFake(TableFake):
 
     paths = ("/v1/models/rerank",)
     fields = frozenset({"model", "query", "documents", "top_n", "latency"})
-    required = ("model", "query")
     max_documents = 1_000_000
+    return_field = None
+    error_key = "detail"
     max_bytes = 5_000_000
 
     def __init__(self, api_key: str | None = "test-key", *, latency_mode: str = "fast") -> None:
@@ -274,7 +169,7 @@ class ZeroEntropyFake(TableFake):
         query = len(body["query"].encode())
         return sum(150 + query + len(doc.encode()) for doc in body["documents"])
 
-    def check(self, body: Any, docs: list[Any]) -> None:
+    def check(self, body: Any, request: ReceivedRequest) -> None:
         latency = body.get("latency")
         self.require(latency in (None, "fast", "slow"), "latency must be 'fast' or 'slow'")
         self.require(
@@ -282,17 +177,14 @@ class ZeroEntropyFake(TableFake):
             f"the request is larger than {self.max_bytes} bytes",
         )
 
-    def extra(self, body: Any, scores: list[float], results: list[dict[str, Any]]) -> Any:
+    def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "total_bytes": self.request_bytes(body),
-            "total_tokens": self.usage_tokens(body),
+            "total_tokens": self.tokens(body),
             "actual_latency_mode": body.get("latency") or self.latency_mode,
             "e2e_latency": 0.05,
             "inference_latency": 0.04,
         }
-
-    def error(self, status: int, message: str) -> Reply:
-        return Reply(status=status, body={"detail": message})
 
 
 class ContextualFake(TableFake):
@@ -300,9 +192,11 @@ class ContextualFake(TableFake):
 
     paths = ("/v1/rerank",)
     fields = frozenset({"query", "documents", "model", "top_n", "instruction", "metadata"})
-    required = ("query", "model")
+    max_documents = 1_000
+    return_field = None
+    error_key = "detail"
 
-    def check(self, body: Any, docs: list[Any]) -> None:
+    def check(self, body: Any, request: ReceivedRequest) -> None:
         instruction = body.get("instruction")
         self.require(instruction is None or isinstance(instruction, str), "bad instruction")
         metadata = body.get("metadata")
@@ -310,14 +204,11 @@ class ContextualFake(TableFake):
             metadata is None
             or (
                 isinstance(metadata, list)
-                and len(metadata) == len(docs)
+                and len(metadata) == len(body["documents"])
                 and all(isinstance(m, str) for m in metadata)
             ),
             "metadata must be a list of strings, one per document",
         )
-
-    def error(self, status: int, message: str) -> Reply:
-        return Reply(status=status, body={"detail": message})
 
 
 class TEIFake(FakeVendor):
@@ -346,13 +237,12 @@ class TEIFake(FakeVendor):
         reply = super().__call__(request)
         if reply.status == 200:
             body = request.json()
-            tokens = fake_tokens(body["query"]) * len(body["texts"]) + fake_tokens(*body["texts"])
+            tokens = fake_pair_tokens(body["query"], body["texts"])
             reply.headers["x-compute-tokens"] = str(tokens)
         return reply
 
     def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
-        unknown = sorted(set(body) - self._FIELDS)
-        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        self.require_known(body, self._FIELDS)
         self.require(isinstance(body.get("query"), str), "query must be a string")
         texts = body.get("texts")
         self.require(
@@ -397,12 +287,12 @@ class DeepInfraFake(FakeVendor):
     """
 
     error_status = 422
+    id_prefix = "di-"
     _FIELDS = frozenset({"queries", "documents", "instruction", "service_tier", "webhook"})
 
     def __init__(self, api_key: str | None = "test-key", *, cost: float = 0.0001) -> None:
         super().__init__(api_key)
         self.cost = cost
-        self._ids = itertools.count(1)
 
     def route_ok(self, request: ReceivedRequest) -> bool:
         return request.path.startswith("/v1/inference/") and len(request.path) > 14
@@ -411,8 +301,7 @@ class DeepInfraFake(FakeVendor):
         return request.path[len("/v1/inference/") :]
 
     def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
-        unknown = sorted(set(body) - self._FIELDS)
-        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        self.require_known(body, self._FIELDS)
         queries, docs = body.get("queries"), body.get("documents")
         self.require(
             isinstance(docs, list) and bool(docs) and all(isinstance(d, str) for d in docs),
@@ -439,7 +328,7 @@ class DeepInfraFake(FakeVendor):
         return {
             "scores": scores,
             "input_tokens": tokens,
-            "request_id": f"di-{next(self._ids)}",
+            "request_id": self.next_id(),
             "inference_status": {
                 "status": "succeeded",
                 "runtime_ms": 12,
@@ -464,6 +353,7 @@ class NvidiaNIMFake(FakeVendor):
 
     _FIELDS = frozenset({"model", "query", "passages", "truncate", "top_k"})
     error_status = 422
+    error_key = "detail"
 
     def __init__(self, api_key: str | None = None, *, usage: bool = True) -> None:
         super().__init__(api_key)
@@ -476,8 +366,7 @@ class NvidiaNIMFake(FakeVendor):
         )
 
     def extract(self, body: Any, request: ReceivedRequest) -> tuple[str, list[str], int | None]:
-        unknown = sorted(set(body) - self._FIELDS)
-        self.require(not unknown, f"unknown field {unknown[0]!r}" if unknown else "")
+        self.require_known(body, self._FIELDS)
         model = body.get("model")
         self.require(isinstance(model, str) and bool(model), "model is required")
         if request.path.startswith("/v1/retrieval/"):
@@ -512,11 +401,5 @@ class NvidiaNIMFake(FakeVendor):
         answer: dict[str, Any] = {"rankings": rankings}
         if self.usage:
             texts = [p["text"] for p in body["passages"]]
-            answer["usage"] = {
-                "total_tokens": fake_tokens(body["query"]["text"]) * len(texts)
-                + fake_tokens(*texts)
-            }
+            answer["usage"] = {"total_tokens": fake_pair_tokens(body["query"]["text"], texts)}
         return answer
-
-    def error(self, status: int, message: str) -> Reply:
-        return Reply(status=status, body={"detail": message})
