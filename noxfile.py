@@ -75,6 +75,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the loopback benchmarks (arguments go to benchmarks/run.py)."""
+    """Run the loopback benchmarks (arguments go to benchmarks/run.py), then batching's."""
     install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/batching.py", "--markdown")

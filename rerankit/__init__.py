@@ -32,6 +32,7 @@ from rerankit._registry import available_providers, register_provider, unregiste
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._client import Client, rerank
+from rerankit._tokens import HFTokenizer, TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankRequest, RerankResponse, RerankResult, ScoreKind, Usage
 from rerankit._version import __version__
 
@@ -46,6 +47,7 @@ __all__ = [
     "Client",
     "ConfigurationError",
     "Document",
+    "HFTokenizer",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -62,6 +64,8 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "ScoreKind",
+    "TokenCounter",
+    "TokenEstimator",
     "UnknownProviderError",
     "UnprocessableEntityError",
     "UnsupportedParameterError",

@@ -8,20 +8,22 @@ import warnings
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from rerankit._dispatch import resolve_model
 from rerankit._errors import (
-    APIError,
     ConfigurationError,
     RerankitWarning,
-    ResponseValidationError,
 )
+from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
-from rerankit._plan import finalize_results
+from rerankit._plan import collect_batches, finalize_results, plan_requests
 from rerankit._registry import load_provider
-from rerankit._retry import RetryPolicy, is_retryable, retry_delay
+from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, first_env, to_settings
+from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankRequest, RerankResponse
-from rerankit.providers._base import OPTIONAL_PARAMETERS, Provider, ProviderContext
+from rerankit.providers._base import Provider, ProviderContext
 
 if TYPE_CHECKING:
     import aiohttp
@@ -35,7 +37,10 @@ logger = logging.getLogger("rerankit")
 DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may take, connecting included."""
 
-_CALL_OPTIONS = frozenset({"api_key", "api_base", "base_url", "timeout", "max_retries"})
+_CALL_OPTIONS = frozenset(
+    {"api_key", "api_base", "base_url", "timeout", "max_retries", "tokenizer", "batch_concurrency"}
+)
+_ESTIMATOR = TokenEstimator()
 
 
 class AsyncClient:
@@ -53,6 +58,10 @@ class AsyncClient:
         drop_params: drop parameters a provider cannot honour (with a warning) instead of raising.
         session: an aiohttp session to use; rerankit will not close it.
         max_connections: size of the connection pool.
+        tokenizer: counts tokens when planning batches and chunks (default: a conservative
+            estimate); e.g. ``HFTokenizer(tokenizers.Tokenizer.from_file(...))``.
+        batch_concurrency: requests one call split into batches may have in flight.
+        max_batch_concurrency: batch requests in flight across all calls of this client.
     """
 
     def __init__(
@@ -65,6 +74,9 @@ class AsyncClient:
         drop_params: bool = False,
         session: aiohttp.ClientSession | None = None,
         max_connections: int = 100,
+        tokenizer: TokenCounter | None = None,
+        batch_concurrency: int = 8,
+        max_batch_concurrency: int = 32,
     ) -> None:
         self._settings = {
             name: to_settings(name, value) for name, value in (providers or {}).items()
@@ -74,6 +86,10 @@ class AsyncClient:
         self._drop_params = bool(drop_params)
         self._session = session
         self._max_connections = check_positive_int("max_connections", max_connections) or 100
+        self._tokenizer = _check_tokenizer(tokenizer) or _ESTIMATOR
+        self._per_call_batches = check_positive_int("batch_concurrency", batch_concurrency) or 8
+        self._max_batches = check_positive_int("max_batch_concurrency", max_batch_concurrency) or 32
+        self._shared_batches: asyncio.Semaphore | None = None
         self._transport: Transport | None = None
         self._instances: dict[type[Provider], Provider] = {}
         self._closed = False
@@ -175,6 +191,8 @@ class AsyncClient:
         settings = self._settings.get(provider_name)
         options = _split_options(kwargs, cls, provider_name, settings, drop)
         caps = impl.capabilities(model_name)
+        if settings is not None and settings.capabilities:
+            caps = msgspec.structs.replace(caps, **settings.capabilities)
         request = RerankRequest(
             model=model_name,
             query=query,
@@ -203,35 +221,91 @@ class AsyncClient:
             drop_params=drop,
             transport=self._get_transport,
         )
-        for parameter in OPTIONAL_PARAMETERS:
-            if getattr(request, parameter) is not None and parameter not in caps.parameters:
-                ctx.unsupported(parameter)
-                setattr(request, parameter, None)
+        if (
+            request.instruction is not None
+            or request.max_tokens_per_doc
+            or request.max_chunks_per_doc
+        ):
+            native = impl.native_parameters(request, ctx)
+            if request.instruction is not None and "instruction" not in native:
+                ctx.unsupported("instruction")
+                request.instruction = None
+            window, max_chunks = _client_side_chunking(request, native)
+        else:
+            window = max_chunks = None
+        plan = None
+        if caps.has_limits or window is not None:
+            if request.max_chunks_per_doc is not None:  # the provider chunks on its side
+                caps = msgspec.structs.replace(caps, max_tokens_per_doc=None)
+            plan = plan_requests(
+                query,
+                texts,
+                caps,
+                self._counter(kwargs),
+                window=window,
+                max_chunks_per_doc=max_chunks,
+                model=model_name,
+            )
         retries = self._retries(kwargs, settings)
-        try:
-            response = await impl.rerank(request, ctx)
-        except APIError as exc:
-            response = await self._retry(impl, request, ctx, retries, exc)
-        if type(response) is not RerankResponse and not isinstance(response, RerankResponse):
-            raise ResponseValidationError(
-                f"provider {provider_name!r} returned {type(response).__name__}, "
-                "not a RerankResponse",
+        if plan is None:
+            response = await call_with_retries(impl, request, ctx, retries, self._retry_policy)
+            results = response.results
+            expect_all = False
+        else:
+            answers = await run_batches(
+                impl,
+                request,
+                ctx,
+                plan,
+                retries=retries,
+                policy=self._retry_policy,
+                concurrency=self._batch_concurrency(kwargs),
+                shared=self._batch_slots(),
+                top_n=None if plan.chunked else top_n,
+            )
+            expect_all = plan.chunked or top_n is None
+            results = collect_batches(
+                plan,
+                [answer.results for answer in answers],
                 provider=provider_name,
                 model=model_name,
             )
+            response = answers[0]
+            response.usage = sum_usage([answer.usage for answer in answers])
+            if len(answers) > 1:
+                response.provider_meta = {
+                    **response.provider_meta,
+                    "batches": len(answers),
+                    "request_ids": [answer.id for answer in answers],
+                }
         response.results = finalize_results(
-            response.results,
+            results,
             docs,
             top_n=top_n,
             return_documents=request.return_documents,
             provider=provider_name,
             model=model_name,
+            expect_all=expect_all,
         )
         response.model = model_name
         response.provider = provider_name
         if response.score_kind == "unknown":
             response.score_kind = caps.score_kind
         return response
+
+    def _counter(self, kwargs: Mapping[str, Any]) -> TokenCounter:
+        tokenizer = kwargs.get("tokenizer")
+        return _check_tokenizer(tokenizer) or self._tokenizer
+
+    def _batch_concurrency(self, kwargs: Mapping[str, Any]) -> int:
+        value = kwargs.get("batch_concurrency")
+        return check_positive_int("batch_concurrency", value) or self._per_call_batches
+
+    def _batch_slots(self) -> asyncio.Semaphore:
+        slots = self._shared_batches
+        if slots is None:
+            slots = self._shared_batches = asyncio.Semaphore(self._max_batches)
+        return slots
 
     def _retries(self, kwargs: Mapping[str, Any], settings: ProviderSettings | None) -> int:
         if "max_retries" in kwargs:
@@ -243,38 +317,31 @@ class AsyncClient:
             return settings.max_retries
         return self._retry_policy.max_retries
 
-    async def _retry(
-        self,
-        impl: Provider,
-        request: RerankRequest,
-        ctx: ProviderContext,
-        retries: int,
-        error: APIError,
-    ) -> RerankResponse:
-        """Attempts after the first one failed with ``error``, while it is worth retrying."""
-        attempt = 0
-        while True:
-            delay = None
-            if attempt < retries and is_retryable(error):
-                delay = retry_delay(
-                    self._retry_policy, attempt, getattr(error, "retry_after", None)
-                )
-            if delay is None:
-                raise error
-            logger.info(
-                "retrying %s model %r in %.2f s after attempt %d failed: %s",
-                ctx.provider,
-                ctx.model,
-                delay,
-                attempt + 1,
-                error,
-            )
-            await asyncio.sleep(delay)
-            attempt += 1
-            try:
-                return await impl.rerank(request, ctx)
-            except APIError as exc:
-                error = exc
+
+def _client_side_chunking(
+    request: RerankRequest, native: frozenset[str]
+) -> tuple[int | None, int | None]:
+    """Take ``max_tokens_per_doc`` / ``max_chunks_per_doc`` off ``request`` where the provider
+    cannot apply them; rerankit then chunks documents itself (window, chunk cap)."""
+    window = max_chunks = None
+    if request.max_tokens_per_doc is not None and "max_tokens_per_doc" not in native:
+        window, request.max_tokens_per_doc = request.max_tokens_per_doc, None
+    if request.max_chunks_per_doc is not None and "max_chunks_per_doc" not in native:
+        max_chunks, request.max_chunks_per_doc = request.max_chunks_per_doc, None
+    return window, max_chunks
+
+
+def _check_tokenizer(tokenizer: object) -> TokenCounter | None:
+    if tokenizer is None or isinstance(tokenizer, TokenCounter):
+        return tokenizer
+    if hasattr(tokenizer, "encode_batch"):
+        from rerankit._tokens import HFTokenizer
+
+        return HFTokenizer(tokenizer)
+    raise ConfigurationError(
+        "tokenizer must be a rerankit TokenCounter (count and windows methods) or a "
+        f"tokenizers.Tokenizer, got {type(tokenizer).__name__}"
+    )
 
 
 def _split_options(

@@ -97,6 +97,8 @@ class APIError(RerankitError):
         self.provider = provider
         self.model = model
         self.request_id = request_id
+        self.batch: int | None = None
+        """The batch (0-based) this error failed, when a call was split into several."""
 
 
 class APIConnectionError(APIError):

@@ -1,7 +1,10 @@
-"""Turning provider results into the caller's ranking (pure functions).
+"""Planning requests within a model's limits, and turning answers into one ranking (pure).
 
-Validation, the global sort (descending score, ties by ascending index), ``top_n`` and
-back-filling the caller's documents happen here, once, for every provider.
+``plan_requests`` chunks documents longer than the model's window into overlapping windows and
+packs documents (or chunks) into batches that respect every declared limit. ``collect_batches``
+maps each batch's answer back to the caller's documents, a document scoring as its best chunk.
+``finalize_results`` validates, sorts (descending score, ties by ascending index), cuts to
+``top_n`` and back-fills the caller's documents, once, for every provider.
 """
 
 from __future__ import annotations
@@ -9,10 +12,210 @@ from __future__ import annotations
 from collections.abc import Sequence
 from operator import attrgetter
 
-from rerankit._errors import ResponseValidationError
-from rerankit._types import Document, RerankResult
+import msgspec
 
-__all__ = ["finalize_results", "sort_key"]
+from rerankit._errors import ConfigurationError, ResponseValidationError
+from rerankit._tokens import TokenCounter
+from rerankit._types import Document, RerankResult
+from rerankit.providers._base import ModelCapabilities
+
+__all__ = ["Plan", "collect_batches", "finalize_results", "plan_requests", "sort_key"]
+
+MAX_BYTES_PER_CHAR = 4
+"""No tokenizer gives a character more tokens than its UTF-8 bytes, at most four: texts this
+many times shorter than a limit are inside it without counting."""
+
+MIN_WINDOW = 8
+"""The fewest tokens a chunk may hold; a query that leaves less room is a configuration error."""
+
+
+class Plan(msgspec.Struct, kw_only=True):
+    """What to send: ``texts`` (documents, or chunks of them) split into ``batches``.
+
+    ``owners[i]`` is the document ``texts[i]`` belongs to (``None``: ``texts`` are the documents
+    themselves). ``batches`` are ``(start, end)`` ranges over ``texts``.
+    """
+
+    texts: list[str]
+    owners: list[int] | None
+    batches: list[tuple[int, int]]
+
+    @property
+    def chunked(self) -> bool:
+        return self.owners is not None
+
+
+def plan_requests(
+    query: str,
+    texts: list[str],
+    caps: ModelCapabilities,
+    counter: TokenCounter,
+    *,
+    window: int | None = None,
+    max_chunks_per_doc: int | None = None,
+    model: str = "",
+) -> Plan | None:
+    """The requests needed for ``texts`` within ``caps``; ``None`` when one request of the
+    documents as they are fits.
+
+    ``window`` (the caller's ``max_tokens_per_doc``, when the provider cannot apply it) narrows
+    the model's own window; ``max_chunks_per_doc`` keeps only each document's first chunks.
+    """
+    window = _window(query, caps, counter, window, model)
+    doc_tokens = _doc_tokens(texts, counter, window, caps)
+    owners: list[int] | None = None
+    if window is not None and doc_tokens is not None and max(doc_tokens, default=0) > window:
+        texts, owners, doc_tokens = _chunk(texts, doc_tokens, counter, window, max_chunks_per_doc)
+    batches = _batch(query, texts, doc_tokens, caps, counter)
+    if owners is None and len(batches) <= 1:
+        return None
+    if caps.listwise:
+        raise ConfigurationError(
+            f"model {model!r} ranks documents against each other (listwise), so its scores "
+            f"cannot be merged across requests, but these documents need {len(batches)} "
+            "requests or chunking; pass fewer or shorter documents"
+        )
+    return Plan(texts=texts, owners=owners, batches=batches)
+
+
+def _window(
+    query: str,
+    caps: ModelCapabilities,
+    counter: TokenCounter,
+    window: int | None,
+    model: str,
+) -> int | None:
+    """Tokens one document (or chunk) may hold: the tightest of the declared limits."""
+    limits = [limit for limit in (caps.max_tokens_per_doc, window) if limit is not None]
+    shared = [limit for limit in (caps.max_pair_tokens, caps.max_request_tokens) if limit]
+    if shared:
+        query_tokens = counter.count([query])[0]
+        limits += [limit - query_tokens for limit in shared]
+    if not limits:
+        return None
+    tightest = min(limits)
+    if tightest < MIN_WINDOW:
+        raise ConfigurationError(
+            f"the query is too long for model {model!r}: it leaves {max(tightest, 0)} tokens "
+            "for each document"
+        )
+    return tightest
+
+
+def _doc_tokens(
+    texts: list[str], counter: TokenCounter, window: int | None, caps: ModelCapabilities
+) -> list[int] | None:
+    """Token counts, or ``None`` when no limit needs them (checked cheaply first)."""
+    if window is None and caps.max_request_tokens is None:
+        return None
+    if caps.max_request_tokens is None and window is not None:
+        longest = max(map(len, texts), default=0)
+        if longest * MAX_BYTES_PER_CHAR <= window:
+            return None
+    return counter.count(texts)
+
+
+def _chunk(
+    texts: list[str],
+    tokens: list[int],
+    counter: TokenCounter,
+    window: int,
+    max_chunks: int | None,
+) -> tuple[list[str], list[int], list[int]]:
+    overlap = window // 8
+    chunk_texts: list[str] = []
+    owners: list[int] = []
+    for index, (text, count) in enumerate(zip(texts, tokens, strict=True)):
+        if count <= window:
+            pieces = [text]
+        else:
+            spans = counter.windows(text, window, overlap)[:max_chunks]
+            pieces = [text[start:end] for start, end in spans]
+        chunk_texts.extend(pieces)
+        owners.extend([index] * len(pieces))
+    return chunk_texts, owners, counter.count(chunk_texts)
+
+
+def _batch(
+    query: str,
+    texts: list[str],
+    tokens: list[int] | None,
+    caps: ModelCapabilities,
+    counter: TokenCounter,
+) -> list[tuple[int, int]]:
+    """Greedy batches in input order within the count, token and byte budgets."""
+    count = len(texts)
+    max_docs = caps.max_documents or count or 1
+    token_budget = caps.max_request_tokens
+    byte_budget = caps.max_request_bytes
+    if token_budget is None and byte_budget is None:
+        return [(start, min(start + max_docs, count)) for start in range(0, count, max_docs)]
+    query_tokens = counter.count([query])[0] if token_budget is not None else 0
+    query_bytes = len(query.encode("utf-8")) + caps.request_byte_overhead
+    batches: list[tuple[int, int]] = []
+    start, used_tokens, used_bytes = 0, 0, 0
+    for index, text in enumerate(texts):
+        item_tokens = query_tokens + (tokens[index] if tokens is not None else 0)
+        item_bytes = query_bytes + len(text.encode("utf-8")) if byte_budget is not None else 0
+        if byte_budget is not None and item_bytes > byte_budget:
+            raise ConfigurationError(
+                f"document {index} alone is larger than the request budget of "
+                f"{byte_budget:,} bytes; pass max_tokens_per_doc to split it"
+            )
+        full = (
+            index - start >= max_docs
+            or (token_budget is not None and used_tokens + item_tokens > token_budget)
+            or (byte_budget is not None and used_bytes + item_bytes > byte_budget)
+        )
+        if full and index > start:
+            batches.append((start, index))
+            start, used_tokens, used_bytes = index, 0, 0
+        used_tokens += item_tokens
+        used_bytes += item_bytes
+    if count > start:
+        batches.append((start, count))
+    return batches
+
+
+def collect_batches(
+    plan: Plan,
+    answers: Sequence[Sequence[RerankResult]],
+    *,
+    provider: str,
+    model: str,
+) -> list[RerankResult]:
+    """Each batch's results mapped to the caller's documents; a chunked document scores as its
+    best chunk. A result whose index is outside its batch raises ``ResponseValidationError``;
+    ``finalize_results`` then checks the merged list as it checks one answer."""
+    owners = plan.owners
+    merged: list[RerankResult] = []
+    best: dict[int, RerankResult] = {}
+    for (start, end), results in zip(plan.batches, answers, strict=True):
+        size = end - start
+        seen = bytearray(size) if owners is not None else None
+        for result in results:
+            index = getattr(result, "index", None)
+            if type(index) is not int or not 0 <= index < size:
+                raise _invalid(
+                    provider, model, f"result index {index!r} is out of range 0..{size - 1}"
+                )
+            if owners is None:
+                result.index = start + index
+                merged.append(result)
+                continue
+            if seen is not None:
+                if seen[index]:
+                    raise _invalid(provider, model, f"chunk index {index} appears more than once")
+                seen[index] = 1
+            score = result.relevance_score
+            if not isinstance(score, (int, float)) or score - score != 0.0:
+                raise _invalid(provider, model, f"score {score!r} of index {index} is not finite")
+            document = owners[start + index]
+            kept = best.get(document)
+            if kept is None or score > kept.relevance_score:
+                result.index = document
+                best[document] = result
+    return merged if owners is None else list(best.values())
 
 
 def sort_key(result: RerankResult) -> tuple[float, int]:

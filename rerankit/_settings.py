@@ -18,7 +18,9 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Configuration for one provider on a client; ``None`` means "not set here".
 
     ``options`` are default provider-specific arguments (for example ``{"api_version": "v1"}``)
-    that a call's own keyword arguments override.
+    that a call's own keyword arguments override. ``capabilities`` overrides what the provider
+    declares for every model (``ModelCapabilities`` fields), for servers configured otherwise:
+    ``{"max_documents": 128}`` for a TEI server started with ``--max-client-batch-size 128``.
     """
 
     api_key: str | None = None
@@ -27,8 +29,22 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_retries: int | None = None
     extra_headers: dict[str, str] | None = None
     options: dict[str, Any] = msgspec.field(default_factory=dict)
+    capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.capabilities:
+            from rerankit.providers._base import ModelCapabilities
+
+            unknown = set(self.capabilities) - set(ModelCapabilities.__struct_fields__)
+            if unknown:
+                raise ConfigurationError(
+                    f"unknown capabilities {sorted(unknown)}; known: "
+                    f"{', '.join(ModelCapabilities.__struct_fields__)}"
+                )
+            try:
+                msgspec.convert(self.capabilities, ModelCapabilities)
+            except msgspec.ValidationError as exc:
+                raise ConfigurationError(f"capabilities: {exc}") from None
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigurationError(
                 f"timeout must be a number of seconds > 0, got {self.timeout!r}"
@@ -41,7 +57,7 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
         return (
             f"ProviderSettings(api_key={key}, api_base={self.api_base!r}, "
             f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
-            f"options={redact_options(self.options)!r})"
+            f"options={redact_options(self.options)!r}, capabilities={self.capabilities!r})"
         )
 
 

@@ -40,6 +40,7 @@ from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._portal import adopt, call
+from rerankit._tokens import TokenCounter
 from rerankit._types import Document, RerankResponse
 
 __all__ = ["Client", "rerank"]

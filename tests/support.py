@@ -31,6 +31,9 @@ __all__ = [
     "REFUSED",
     "RENDERED",
     "UNSUPPORTED",
+    "EMULATED",
+    "LONG",
+    "assert_emulated",
     "clean_env",
     "clear_env",
     "client_fixture",
@@ -58,8 +61,12 @@ RENDERED = [
 REFUSED = "http://127.0.0.1:9"
 """A local port nothing listens on: a base that must not be used fails fast, offline."""
 NO_RETRY = RetryPolicy(max_retries=0)
-UNSUPPORTED = [{"instruction": "be strict"}, {"max_tokens_per_doc": 100}, {"max_chunks_per_doc": 2}]
-"""Options a provider without instructions, token limits or chunking must refuse."""
+UNSUPPORTED = [{"instruction": "be strict"}]
+"""Options a provider without instructions must refuse."""
+EMULATED = [{"max_tokens_per_doc": 100}, {"max_chunks_per_doc": 2}]
+"""Options rerankit applies itself (by chunking) where the provider lacks them."""
+LONG = " ".join(f"clause{i} about password settings" for i in range(200))
+"""A document far longer than a 100-token window."""
 
 
 # --- environment ------------------------------------------------------------------------------
@@ -138,6 +145,21 @@ async def rerank(model: str, documents: list[Any] | None = None, **kwargs: Any) 
     that does not retry."""
     async with AsyncClient(retry=NO_RETRY, timeout=10) as client:
         return await client.rerank(model, QUERY, DOCS if documents is None else documents, **kwargs)
+
+
+async def assert_emulated(
+    client: AsyncClient, server: FakeServer, model: str, parameter: dict[str, Any]
+) -> None:
+    """``parameter`` (from ``EMULATED``) is applied by rerankit, never sent: the call succeeds
+    and ranks every document, the long one through its chunks."""
+    before = len(server.received)
+    documents = [*DOCS, LONG]
+    response = await client.rerank(model, QUERY, documents, **parameter)
+    sent = server.received[before:]
+    assert sent
+    for request in sent:
+        assert not set(parameter) & set(request.json())
+    assert sorted(r.index for r in response.results) == list(range(len(documents)))
 
 
 def last_body(server: FakeServer) -> dict[str, Any]:

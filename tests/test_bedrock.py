@@ -353,16 +353,26 @@ async def test_dicts_go_as_json_sources_cut_to_rank_fields(
 async def test_unsupported_parameters_raise_before_any_request(
     client: AsyncClient, server: FakeServer
 ) -> None:
-    for parameter in ("max_tokens_per_doc", "max_chunks_per_doc"):
-        with pytest.raises(UnsupportedParameterError, match=parameter) as info:
-            await client.rerank(MODEL, QUERY, DOCS, **{parameter: 100})
-        assert info.value.provider == "bedrock"
-    with pytest.raises(UnsupportedParameterError, match="instruction"):
+    with pytest.raises(UnsupportedParameterError, match="instruction") as info:
         await client.rerank(MODEL, QUERY, DOCS, instruction="be strict")
+    assert info.value.provider == "bedrock"
     assert server.received == []
-    with pytest.warns(rerankit.RerankitWarning, match="max_tokens_per_doc"):
-        await client.rerank(MODEL, QUERY, DOCS, max_tokens_per_doc=100, drop_params=True)
+    with pytest.warns(rerankit.RerankitWarning, match="instruction"):
+        await client.rerank(MODEL, QUERY, DOCS, instruction="be strict", drop_params=True)
     assert len(calls(server)) == 1
+
+
+async def test_token_limits_and_chunking_are_done_by_rerankit(
+    client: AsyncClient, server: FakeServer
+) -> None:
+    long = " ".join(f"clause{i} about password settings" for i in range(200))
+    response = await client.rerank(MODEL, QUERY, [*DOCS, long], max_tokens_per_doc=100)
+    (body,) = [r.json() for r in calls(server)]
+    assert len(body["sources"]) > len(DOCS) + 1  # the long document went as several chunks
+    assert "max_tokens_per_doc" not in str(body)
+    assert sorted(r.index for r in response.results) == list(range(len(DOCS) + 1))
+    await client.rerank(MODEL, QUERY, DOCS, max_chunks_per_doc=2)
+    assert "max_chunks_per_doc" not in str(calls(server)[-1].json())
 
 
 async def test_extras_extra_body_and_extra_headers_are_signed(

@@ -59,3 +59,21 @@ def test_quick_benchmark_reports_every_metric() -> None:
         assert report["targets"][target]["met"] in (True, False), target
     assert report["config"]["quick"] is True
     assert report["machine"]["cpus"] >= 1
+
+
+def test_batching_benchmark_runs_and_reports_every_case() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "batching.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    for case in ("short", "long"):
+        data = report["cases"][case]
+        assert data["requests"] > 1, case
+        for key in ("wall_s", "ideal_s", "floor_s", "ratio", "floor_ratio"):
+            assert positive(data[key]), (case, key)
+        assert all(positive(row["peak_bytes_per_document"]) for row in data["memory"])

@@ -120,17 +120,31 @@ async def test_v1_when_asked_for_and_contradictions_raise(
         )
     with pytest.raises(ConfigurationError, match="api_version must be 'v1' or 'v2'"):
         await client.rerank("cohere/rerank-v3.5", QUERY, DOCS, api_version="v3")
-    with pytest.raises(UnsupportedParameterError, match="max_chunks_per_doc") as info:
-        await client.rerank(
-            "cohere/rerank-v3.5", QUERY, DOCS, api_version="v2", max_chunks_per_doc=3
-        )
-    assert info.value.provider == "cohere"
-    assert info.value.parameter == "max_chunks_per_doc"
-    with pytest.raises(UnsupportedParameterError, match="max_tokens_per_doc"):
-        await client.rerank(
-            "cohere/rerank-v3.5", QUERY, DOCS, api_version="v1", max_tokens_per_doc=100
-        )
     assert len(cohere_server.received) == 1
+
+
+async def test_what_a_version_lacks_rerankit_chunks_itself(
+    client: AsyncClient, cohere_server: FakeServer
+) -> None:
+    long = " ".join(f"clause{i} about password settings" for i in range(200))
+    docs = [*DOCS, long]
+    # v2 has no max_chunks_per_doc: rerankit chunks at the model's window (no chunk needed here)
+    await client.rerank("cohere/rerank-v3.5", QUERY, docs, api_version="v2", max_chunks_per_doc=3)
+    sent = cohere_server.received[-1]
+    assert sent.path == "/v2/rerank"
+    assert "max_chunks_per_doc" not in sent.json()
+    # v1 has no max_tokens_per_doc: rerankit cuts the long document into 100-token windows
+    response = await client.rerank(
+        "cohere/rerank-v3.5", QUERY, docs, api_version="v1", max_tokens_per_doc=100
+    )
+    sent = cohere_server.received[-1]
+    assert sent.path == "/v1/rerank"
+    assert "max_tokens_per_doc" not in sent.json()
+    assert len(sent.json()["documents"]) > len(docs)
+    assert sorted(r.index for r in response.results) == list(range(len(docs)))
+    assert response.results[[r.index for r in response.results].index(len(DOCS))].document == {
+        "text": long
+    }
 
 
 async def test_max_tokens_per_doc_and_priority_go_on_the_v2_wire(

@@ -9,6 +9,7 @@ import pytest
 
 import rerankit
 from rerankit import (
+    AsyncClient,
     ConfigurationError,
     ResponseValidationError,
     UnsupportedParameterError,
@@ -39,9 +40,11 @@ from rerankit.testing._cohere_compatible import (
 
 from .support import (
     DOCS,
+    EMULATED,
     QUERY,
     RECORDS,
     RENDERED,
+    assert_emulated,
     clean_env,
     expected_order,
     last_body,
@@ -378,10 +381,18 @@ async def test_together_sends_dicts_natively_with_rank_fields(serve: Any) -> Non
     assert TogetherAIProvider().capabilities("m").structured_documents
 
 
-@pytest.mark.parametrize(
-    "parameter",
-    [{"max_chunks_per_doc": 2}, {"max_tokens_per_doc": 100}, {"instruction": "be strict"}],
-)
+@pytest.mark.parametrize("parameter", EMULATED)
+async def test_together_emulates_token_limits_and_chunking(
+    serve: Any, parameter: dict[str, Any]
+) -> None:
+    server = serve(TogetherFake(KEY))
+    async with AsyncClient(
+        providers={"together_ai": {"api_key": KEY, "api_base": f"{server.url}/v1"}}
+    ) as client:
+        await assert_emulated(client, server, "together_ai/m", parameter)
+
+
+@pytest.mark.parametrize("parameter", [{"instruction": "be strict"}])
 async def test_together_refuses_unsupported_parameters(
     serve: Any, parameter: dict[str, Any]
 ) -> None:
@@ -443,10 +454,13 @@ async def test_jina_renders_dicts_and_refuses_unsupported(serve: Any) -> None:
         "jina_ai/m", RECORDS, api_base=server.url, api_key=KEY, rank_fields=["title", "body"]
     )
     assert last_body(server)["documents"] == RENDERED
-    for parameter in ({"max_chunks_per_doc": 2}, {"max_tokens_per_doc": 9}, {"instruction": "x"}):
-        with pytest.raises(UnsupportedParameterError):
-            await rerank("jina_ai/m", api_base=server.url, api_key=KEY, **parameter)
+    with pytest.raises(UnsupportedParameterError, match="instruction"):
+        await rerank("jina_ai/m", api_base=server.url, api_key=KEY, instruction="x")
     assert len(server.received) == 1
+    for parameter in EMULATED:
+        response = await rerank("jina_ai/m", api_base=server.url, api_key=KEY, **parameter)
+        assert not set(parameter) & set(last_body(server))
+        assert len(response.results) == len(DOCS)
 
 
 def test_jina_reranker_v3_is_listwise() -> None:
@@ -511,9 +525,11 @@ async def test_infinity_needs_a_base_and_refuses_unsupported(serve: Any) -> None
     with pytest.raises(ConfigurationError, match="INFINITY_API_BASE"):
         await rerank("infinity/m")
     server = serve(InfinityFake(None))
-    with pytest.raises(UnsupportedParameterError, match="max_tokens_per_doc"):
-        await rerank("infinity/m", api_base=server.url, max_tokens_per_doc=10)
+    with pytest.raises(UnsupportedParameterError, match="instruction"):
+        await rerank("infinity/m", api_base=server.url, instruction="x")
     assert server.received == []
+    await rerank("infinity/m", api_base=server.url, max_tokens_per_doc=10)
+    assert "max_tokens_per_doc" not in last_body(server)
     assert (
         url_of(InfinityProvider, "m", "http://h:7997/infinity") == "http://h:7997/infinity/rerank"
     )
@@ -553,8 +569,8 @@ async def test_vllm_forwards_instruction_and_extras_not_return_documents(serve: 
     assert response.score_kind == "unknown"
     assert response.usage.total_tokens is not None
     assert response.usage.input_tokens is None
-    with pytest.raises(UnsupportedParameterError, match="max_chunks_per_doc"):
-        await rerank("hosted_vllm/m", api_base=server.url, max_chunks_per_doc=2)
+    await rerank("hosted_vllm/m", api_base=server.url, max_chunks_per_doc=2)
+    assert "max_chunks_per_doc" not in last_body(server)  # vLLM has no such field: rerankit chunks
 
 
 async def test_vllm_use_activation_false_gives_logits(serve: Any) -> None:
@@ -618,10 +634,9 @@ async def test_fireworks_keeps_full_model_ids(serve: Any) -> None:
 
 async def test_fireworks_refuses_unsupported_and_misplaced_results(serve: Any) -> None:
     server = serve(FireworksFake(KEY))
-    for parameter in ({"max_chunks_per_doc": 2}, {"max_tokens_per_doc": 9}):
-        with pytest.raises(UnsupportedParameterError):
-            await rerank("fireworks_ai/m", api_base=server.url, api_key=KEY, **parameter)
-    assert server.received == []
+    for parameter in EMULATED:
+        await rerank("fireworks_ai/m", api_base=server.url, api_key=KEY, **parameter)
+        assert not set(parameter) & set(last_body(server))
     server.fail(Reply(body={"results": [{"index": 0, "relevance_score": 0.3}]}))
     with pytest.raises(ResponseValidationError, match="'data'"):
         await rerank("fireworks_ai/m", api_base=server.url, api_key=KEY)
@@ -683,28 +698,31 @@ async def test_siliconflow_qwen3_takes_instruction_only(serve: Any) -> None:
     model = "siliconflow/Qwen/Qwen3-Reranker-8B"
     await rerank(model, api_base=server.url, api_key=KEY, instruction="Find answers")
     assert last_body(server)["instruction"] == "Find answers"
-    with pytest.raises(UnsupportedParameterError, match="max_chunks_per_doc"):
-        await rerank(model, api_base=server.url, api_key=KEY, max_chunks_per_doc=2)
+    await rerank(model, api_base=server.url, api_key=KEY, max_chunks_per_doc=2)
+    assert "max_chunks_per_doc" not in last_body(server)  # Qwen3 does not chunk: rerankit does
     with pytest.raises(UnsupportedParameterError, match="overlap_tokens") as info:
         await rerank(model, api_base=server.url, api_key=KEY, overlap_tokens=20)
     assert info.value.parameter == "overlap_tokens"
-    assert len(server.received) == 1
+    assert len(server.received) == 2
     with pytest.warns(rerankit.RerankitWarning, match="overlap_tokens"):
         await rerank(model, api_base=server.url, api_key=KEY, overlap_tokens=20, drop_params=True)
     assert "overlap_tokens" not in last_body(server)
 
 
-async def test_siliconflow_unknown_models_and_max_tokens_are_refused(serve: Any) -> None:
+async def test_siliconflow_unknown_models_refuse_instructions_and_rerankit_chunks(
+    serve: Any,
+) -> None:
     server = serve(SiliconFlowFake(KEY))
+    with pytest.raises(UnsupportedParameterError):
+        await rerank("siliconflow/new/model", api_base=server.url, api_key=KEY, instruction="x")
+    assert server.received == []
     for model, parameter in (
-        ("siliconflow/new/model", {"instruction": "x"}),
         ("siliconflow/new/model", {"max_chunks_per_doc": 2}),
         ("siliconflow/BAAI/bge-reranker-v2-m3", {"max_tokens_per_doc": 100}),
         ("siliconflow/Qwen/Qwen3-Reranker-4B", {"max_tokens_per_doc": 100}),
     ):
-        with pytest.raises(UnsupportedParameterError):
-            await rerank(model, api_base=server.url, api_key=KEY, **parameter)
-    assert server.received == []
+        await rerank(model, api_base=server.url, api_key=KEY, **parameter)
+        assert not set(parameter) & set(last_body(server))
 
 
 async def test_siliconflow_usage_sums_input_and_output(

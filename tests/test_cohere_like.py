@@ -31,12 +31,14 @@ from rerankit.testing._vendors import (
 
 from .support import (
     DOCS,
+    EMULATED,
     FAST_RETRY,
     QUERY,
     RECORDS,
     REFUSED,
     RENDERED,
     UNSUPPORTED,
+    assert_emulated,
     clean_env,
     client_fixture,
     expected_order,
@@ -139,6 +141,14 @@ async def test_voyage_unsupported_parameters_raise_before_sending(
     with pytest.warns(rerankit.RerankitWarning):
         await client.rerank("voyage/rerank-2.5", QUERY, DOCS, drop_params=True, **parameter)
     assert not set(parameter) & set(server.received[-1].json())
+
+
+@uses(VoyageFake)
+@pytest.mark.parametrize("parameter", EMULATED)
+async def test_voyage_emulates_token_limits_and_chunking(
+    client: AsyncClient, server: FakeServer, parameter: dict[str, Any]
+) -> None:
+    await assert_emulated(client, server, "voyage/rerank-2.5", parameter)
 
 
 def test_voyage_url_join() -> None:
@@ -364,9 +374,11 @@ async def test_pinecone_parameters_and_max_chunks_per_doc(
         "truncate": "END",
         "max_chunks_per_doc": 4,
     }
+    await client.rerank("pinecone/bge-reranker-v2-m3", QUERY, DOCS, max_chunks_per_doc=4)
+    body = server.received[-1].json()  # bge chunks nothing itself: rerankit does
+    assert "max_chunks_per_doc" not in body
+    assert "max_chunks_per_doc" not in body.get("parameters", {})
     sent = len(server.received)
-    with pytest.raises(UnsupportedParameterError, match="max_chunks_per_doc"):
-        await client.rerank("pinecone/bge-reranker-v2-m3", QUERY, DOCS, max_chunks_per_doc=4)
     with pytest.raises(UnsupportedParameterError, match="instruction"):
         await client.rerank("pinecone/cohere-rerank-3.5", QUERY, DOCS, instruction="x")
     with pytest.raises(ConfigurationError, match="parameters must be a dict"):
@@ -517,9 +529,8 @@ async def test_contextual_checks_metadata_and_refuses_token_limits(
         await client.rerank(CTXL, QUERY, DOCS, metadata=["only one"])
     with pytest.raises(ConfigurationError, match="one per document"):
         await client.rerank(CTXL, QUERY, DOCS[:1], metadata=[1])
-    with pytest.raises(UnsupportedParameterError, match="max_tokens_per_doc"):
-        await client.rerank(CTXL, QUERY, DOCS, max_tokens_per_doc=100)
     assert server.received == []
+    await assert_emulated(client, server, CTXL, {"max_tokens_per_doc": 100})
     response = await client.rerank(CTXL, QUERY, RECORDS, rank_fields=["title", "body"])
     assert server.received[-1].json()["documents"] == RENDERED
     assert "return_documents" not in server.received[-1].json()

@@ -8,6 +8,7 @@ import pytest
 
 import rerankit
 from rerankit import (
+    AsyncClient,
     BadRequestError,
     ConfigurationError,
     ResponseValidationError,
@@ -25,10 +26,12 @@ from rerankit.testing._dashscope import COMPATIBLE_PATH, NATIVE_PATH, DashScopeF
 
 from .support import (
     DOCS,
+    EMULATED,
     QUERY,
     RECORDS,
     REFUSED,
     RENDERED,
+    assert_emulated,
     clean_env,
     expected_order,
     fake_fixture,
@@ -173,9 +176,17 @@ async def test_dicts_are_rendered_on_both_protocols(server: FakeServer, model: s
     assert [r.document for r in response.results] == [RECORDS[1], RECORDS[0]]
 
 
-@pytest.mark.parametrize(
-    "parameter", [{"max_chunks_per_doc": 2}, {"max_tokens_per_doc": 100}, {"rank": 1}]
-)
+@pytest.mark.parametrize("parameter", EMULATED)
+async def test_token_limits_and_chunking_are_done_by_rerankit(
+    server: FakeServer, parameter: dict[str, Any]
+) -> None:
+    async with AsyncClient(
+        providers={"dashscope": {"api_key": KEY, "api_base": server.url}}
+    ) as client:
+        await assert_emulated(client, server, "dashscope/qwen3-rerank", parameter)
+
+
+@pytest.mark.parametrize("parameter", [{"instruction": "x", "protocol": "compatible"}, {"rank": 1}])
 async def test_unsupported_parameters_raise_before_any_request(
     server: FakeServer, parameter: dict[str, Any]
 ) -> None:

@@ -19,8 +19,10 @@ from rerankit.testing._vendors import NvidiaNIMFake, fake_logit
 
 from .support import (
     DOCS,
+    EMULATED,
     QUERY,
     UNSUPPORTED,
+    assert_emulated,
     clean_env,
     client_fixture,
     expected_order,
@@ -122,6 +124,13 @@ async def test_unsupported_parameters_raise_before_sending(
         await client.rerank(MODEL, QUERY, DOCS, **parameter)
     assert info.value.provider == "nvidia_nim"
     assert server.received == []
+
+
+@pytest.mark.parametrize("parameter", EMULATED)
+async def test_token_limits_and_chunking_are_emulated(
+    client: AsyncClient, server: FakeServer, parameter: dict[str, Any]
+) -> None:
+    await assert_emulated(client, server, MODEL, parameter)
 
 
 def url(base: str | None, model: str = "nvidia/llama-3.2-nv-rerankqa-1b-v2", key: str = KEY) -> str:

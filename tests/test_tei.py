@@ -19,9 +19,11 @@ from rerankit.testing._vendors import TEIFake, fake_logit, fake_tokens
 
 from .support import (
     DOCS,
+    EMULATED,
     QUERY,
     REFUSED,
     UNSUPPORTED,
+    assert_emulated,
     clean_env,
     client_fixture,
     expected_order,
@@ -112,12 +114,24 @@ async def test_unsupported_parameters_raise_before_sending(
     assert server.received == []
 
 
-async def test_more_texts_than_the_batch_size_is_a_bad_request(
+@pytest.mark.parametrize("parameter", EMULATED)
+async def test_token_limits_and_chunking_are_emulated(
+    client: AsyncClient, server: FakeServer, parameter: dict[str, Any]
+) -> None:
+    await assert_emulated(client, server, MODEL, parameter)
+
+
+async def test_more_texts_than_the_batch_size_are_split_into_batches(
     client: AsyncClient, server: FakeServer
 ) -> None:
     assert HuggingFaceTEIProvider().capabilities("any").max_documents == 32
+    docs = [f"doc {i}" for i in range(33)]
+    response = await client.rerank(MODEL, QUERY, docs)
+    assert [len(r.json()["texts"]) for r in server.received] == [32, 1]
+    assert sorted(r.index for r in response.results) == list(range(33))
+    server.fail(Reply(status=422, body={"error": "batch size 33 > maximum allowed batch size 32"}))
     with pytest.raises(rerankit.UnprocessableEntityError, match="batch size 33"):
-        await client.rerank(MODEL, QUERY, [f"doc {i}" for i in range(33)])
+        await client.rerank(MODEL, QUERY, docs, max_retries=0)
 
 
 async def test_base_is_required_and_read_from_env_in_order(

@@ -13,6 +13,7 @@ from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._portal import adopt, call
+from rerankit._tokens import TokenCounter
 from rerankit._types import Document, RerankResponse
 
 __all__ = ["Client", "rerank"]
@@ -32,6 +33,10 @@ class Client:
         retry: the full retry policy (overrides ``max_retries``).
         drop_params: drop parameters a provider cannot honour (with a warning) instead of raising.
         max_connections: size of the connection pool.
+        tokenizer: counts tokens when planning batches and chunks (default: a conservative
+            estimate); e.g. ``HFTokenizer(tokenizers.Tokenizer.from_file(...))``.
+        batch_concurrency: requests one call split into batches may have in flight.
+        max_batch_concurrency: batch requests in flight across all calls of this client.
     """
 
     def __init__(
@@ -43,6 +48,9 @@ class Client:
         retry: RetryPolicy | None = None,
         drop_params: bool = False,
         max_connections: int = 100,
+        tokenizer: TokenCounter | None = None,
+        batch_concurrency: int = 8,
+        max_batch_concurrency: int = 32,
     ) -> None:
         self._async = AsyncClient(
             providers=providers,
@@ -51,6 +59,9 @@ class Client:
             retry=retry,
             drop_params=drop_params,
             max_connections=max_connections,
+            tokenizer=tokenizer,
+            batch_concurrency=batch_concurrency,
+            max_batch_concurrency=max_batch_concurrency,
         )
         adopt(self, self._async)
 

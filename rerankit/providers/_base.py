@@ -58,6 +58,17 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     structured_documents: bool = False
     listwise: bool = False
 
+    @property
+    def has_limits(self) -> bool:
+        """Whether any limit may need a call split into batches or chunks."""
+        return (
+            self.max_documents is not None
+            or self.max_tokens_per_doc is not None
+            or self.max_pair_tokens is not None
+            or self.max_request_tokens is not None
+            or self.max_request_bytes is not None
+        )
+
 
 class Provider:
     """Base class of every provider: translate a ``RerankRequest`` into one call, and back.
@@ -73,7 +84,8 @@ class Provider:
     * ``api_key_required``: whether a call without any key fails before it is sent.
     * ``default_api_base``: the base URL used when none is configured (``None``: required).
     * ``options``: provider-specific keyword arguments of ``rerank()`` this provider accepts;
-      they arrive in ``request.options``.
+      they arrive in ``request.options``; ``per_document_options`` names those that hold one
+      value per document.
     """
 
     name: ClassVar[str]
@@ -83,6 +95,9 @@ class Provider:
     default_api_base: ClassVar[str | None] = None
     api_base_required: ClassVar[bool] = False
     options: ClassVar[frozenset[str]] = frozenset()
+    per_document_options: ClassVar[frozenset[str]] = frozenset()
+    """Options holding one value per document (a list aligned with ``documents``): when a call
+    is split into batches or chunks, each request gets the values of its own documents."""
 
     example_model: ClassVar[str] = ""
     """A model string for docs and examples, e.g. ``"cohere/rerank-v3.5"``."""
@@ -94,6 +109,12 @@ class Provider:
     def model_table(self) -> Mapping[str, ModelCapabilities]:
         """The models whose capabilities the provider documents (for generated docs)."""
         return {}
+
+    def native_parameters(self, request: RerankRequest, ctx: ProviderContext) -> frozenset[str]:
+        """Which optional parameters this request sends on the wire (default: the model's
+        declared ``parameters``). rerankit emulates ``max_tokens_per_doc`` and
+        ``max_chunks_per_doc`` by chunking where the provider cannot apply them."""
+        return self.capabilities(request.model).parameters
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         """Score ``request.documents`` against ``request.query``."""

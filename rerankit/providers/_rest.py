@@ -10,6 +10,7 @@ and that table. Quirks beyond the table live in overridden hooks (``wire_model``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import msgspec
@@ -274,7 +275,7 @@ class RestProvider(Provider):
         if option is not None and request.options.get(option[0], None) == option[1]:
             score_kind = "logit"
         return RerankResponse(
-            results=[self._result(item, ctx) for item in items],
+            results=self._results(items, ctx),
             id=None if envelope.id is None else str(envelope.id),
             usage=usage_from(envelope),
             score_kind=score_kind,  # type: ignore[arg-type]
@@ -299,18 +300,28 @@ class RestProvider(Provider):
             request_id=envelope.request_id,
         )
 
-    def _result(self, item: ResultItem, ctx: ProviderContext) -> RerankResult:
-        score = None
-        for field in self.vendor.score_fields:
-            score = getattr(item, field)
-            if score is not None:
-                break
-        if item.index is None or score is None:
-            missing = "index" if item.index is None else " or ".join(self.vendor.score_fields)
-            raise ResponseValidationError(
-                f"{ctx.provider} sent a result without {missing} for model {ctx.model!r}: "
-                f"{msgspec.json.encode(item).decode()}",
-                provider=ctx.provider,
-                model=ctx.model,
-            )
-        return RerankResult(index=item.index, relevance_score=score)
+    def _results(self, items: list[ResultItem], ctx: ProviderContext) -> list[RerankResult]:
+        fields = self.vendor.score_fields
+        if len(fields) == 1:
+            score = attrgetter(fields[0])
+            results = [RerankResult(item.index, score(item)) for item in items]  # type: ignore[arg-type]
+        else:
+            results = [RerankResult(item.index, _first_score(item, fields)) for item in items]  # type: ignore[arg-type]
+        for result, item in zip(results, items, strict=True):
+            if result.index is None or result.relevance_score is None:
+                missing = "index" if item.index is None else " or ".join(fields)
+                raise ResponseValidationError(
+                    f"{ctx.provider} sent a result without {missing} for model {ctx.model!r}: "
+                    f"{msgspec.json.encode(item).decode()}",
+                    provider=ctx.provider,
+                    model=ctx.model,
+                )
+        return results
+
+
+def _first_score(item: ResultItem, fields: tuple[str, ...]) -> float | None:
+    for field in fields:
+        score: float | None = getattr(item, field)
+        if score is not None:
+            return score
+    return None

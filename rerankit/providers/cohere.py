@@ -90,6 +90,10 @@ class CohereProvider(Provider):
     def model_table(self) -> Mapping[str, ModelCapabilities]:
         return _MODELS
 
+    def native_parameters(self, request: RerankRequest, ctx: ProviderContext) -> frozenset[str]:
+        version, _ = _endpoint(ctx.api_base or "", request, self.default_version)
+        return frozenset({"max_chunks_per_doc" if version == "v1" else "max_tokens_per_doc"})
+
     default_version: ClassVar[str] = "v2"
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:

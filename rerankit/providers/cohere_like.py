@@ -256,6 +256,7 @@ class ContextualProvider(RestProvider):
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("CONTEXTUAL_API_BASE",)
     example_model = "contextual/ctxl-rerank-v2-instruct-multilingual"
+    per_document_options = frozenset({"metadata"})
     vendor = RestVendor(
         route="/v1/rerank",
         default_base="https://api.contextual.ai",

@@ -215,7 +215,7 @@ class DashScopeProvider(RestProvider):
             )
         items = self._items(envelope, ctx)
         return RerankResponse(
-            results=[self._result(item, ctx) for item in items],
+            results=self._results(items, ctx),
             id=request_id,
             usage=usage_from(envelope),
             provider_meta={"protocol": "native" if native else "compatible"},
