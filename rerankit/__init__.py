@@ -5,7 +5,7 @@ response = rerankit.rerank(model="local/bm25", query="...", documents=[...])
 response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", documents=[...])
 """
 
-from rerankit._client import AsyncClient, arerank
+from rerankit._client import AsyncClient, arerank, arerank_many
 from rerankit._errors import (
     APIConnectionError,
     APIError,
@@ -28,10 +28,11 @@ from rerankit._errors import (
     UnprocessableEntityError,
     UnsupportedParameterError,
 )
+from rerankit._many import RerankJob
 from rerankit._registry import available_providers, register_provider, unregister_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
-from rerankit._sync._client import Client, rerank
+from rerankit._sync._client import Client, rerank, rerank_many
 from rerankit._tokens import HFTokenizer, TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankRequest, RerankResponse, RerankResult, ScoreKind, Usage
 from rerankit._version import __version__
@@ -56,6 +57,7 @@ __all__ = [
     "ProviderLoadError",
     "ProviderSettings",
     "RateLimitError",
+    "RerankJob",
     "RerankRequest",
     "RerankResponse",
     "RerankResult",
@@ -72,8 +74,10 @@ __all__ = [
     "Usage",
     "__version__",
     "arerank",
+    "arerank_many",
     "available_providers",
     "register_provider",
     "rerank",
+    "rerank_many",
     "unregister_provider",
 ]

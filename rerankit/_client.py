@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from rerankit._dispatch import resolve_model
-from rerankit._errors import (
-    ConfigurationError,
-    RerankitWarning,
-)
+from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._execute import call_with_retries, run_batches, sum_usage
+from rerankit._fallback import (
+    Fallback,
+    FallbackSpec,
+    falls_back,
+    parse_chain,
+    parse_client_fallbacks,
+)
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
+from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
 from rerankit._plan import collect_batches, finalize_results, plan_requests
+from rerankit._prepare import (
+    api_base,
+    api_key,
+    check_instruction,
+    check_tokenizer,
+    client_side_chunking,
+    merged_headers,
+    split_options,
+)
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
-from rerankit._settings import ProviderSettings, first_env, to_settings
+from rerankit._settings import ProviderSettings, to_settings
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankRequest, RerankResponse
 from rerankit.providers._base import Provider, ProviderContext
@@ -30,16 +43,13 @@ if TYPE_CHECKING:
 
     from rerankit._http import Transport
 
-__all__ = ["AsyncClient", "arerank"]
+__all__ = ["AsyncClient", "arerank", "arerank_many"]
 
 logger = logging.getLogger("rerankit")
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may take, connecting included."""
 
-_CALL_OPTIONS = frozenset(
-    {"api_key", "api_base", "base_url", "timeout", "max_retries", "tokenizer", "batch_concurrency"}
-)
 _ESTIMATOR = TokenEstimator()
 
 
@@ -62,6 +72,8 @@ class AsyncClient:
             estimate); e.g. ``HFTokenizer(tokenizers.Tokenizer.from_file(...))``.
         batch_concurrency: requests one call split into batches may have in flight.
         max_batch_concurrency: batch requests in flight across all calls of this client.
+        fallbacks: models to try when a call's model fails with a retryable error: a list for
+            every model, or ``{"cohere/rerank-v3.5": [...], "*": [...]}`` per model.
     """
 
     def __init__(
@@ -77,6 +89,7 @@ class AsyncClient:
         tokenizer: TokenCounter | None = None,
         batch_concurrency: int = 8,
         max_batch_concurrency: int = 32,
+        fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
     ) -> None:
         self._settings = {
             name: to_settings(name, value) for name, value in (providers or {}).items()
@@ -86,10 +99,11 @@ class AsyncClient:
         self._drop_params = bool(drop_params)
         self._session = session
         self._max_connections = check_positive_int("max_connections", max_connections) or 100
-        self._tokenizer = _check_tokenizer(tokenizer) or _ESTIMATOR
+        self._tokenizer = check_tokenizer(tokenizer) or _ESTIMATOR
         self._per_call_batches = check_positive_int("batch_concurrency", batch_concurrency) or 8
         self._max_batches = check_positive_int("max_batch_concurrency", max_batch_concurrency) or 32
         self._shared_batches: asyncio.Semaphore | None = None
+        self._fallbacks = parse_client_fallbacks(fallbacks)
         self._transport: Transport | None = None
         self._instances: dict[type[Provider], Provider] = {}
         self._closed = False
@@ -145,6 +159,7 @@ class AsyncClient:
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         drop_params: bool | None = None,
+        fallbacks: Sequence[FallbackSpec] | None = None,
         **kwargs: Any,
     ) -> RerankResponse:
         """Rank ``documents`` by relevance to ``query`` with ``model``.
@@ -164,12 +179,90 @@ class AsyncClient:
             extra_body: raw JSON fields merged into the provider request.
             extra_headers: extra HTTP headers for the provider request.
             drop_params: drop unsupported parameters with a warning instead of raising.
+            fallbacks: models to try in order when this one fails after its retries with a
+                retryable error (connection, timeout, 408, 409, 429, 5xx), overriding the
+                client's; ``[]`` turns them off. See ``docs/fallbacks.md``.
             **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
                 and the provider's own options (e.g. ``api_version`` for Cohere).
 
         Returns:
-            A ``RerankResponse`` whose results are sorted by descending relevance.
+            A ``RerankResponse`` whose results are sorted by descending relevance;
+            ``provider``/``model`` name the model that answered, ``fallback_from`` the ones
+            that failed before it.
         """
+        chain = self._fallback_chain(model, provider or custom_llm_provider, fallbacks)
+        try:
+            return await self._rerank_one(
+                model,
+                query,
+                documents,
+                custom_llm_provider,
+                top_n,
+                rank_fields,
+                return_documents,
+                max_chunks_per_doc,
+                max_tokens_per_doc,
+                provider,
+                instruction,
+                extra_body,
+                extra_headers,
+                drop_params,
+                kwargs,
+            )
+        except APIError as exc:
+            if not chain or not falls_back(exc):
+                raise
+            error = exc
+        failed = [model if provider is None else f"{provider}/{model}"]
+        for target in chain:
+            logger.warning("%s failed (%s); falling back to %s", failed[-1], error, target.model)
+            try:
+                response = await self._rerank_one(
+                    target.model,
+                    query,
+                    documents,
+                    None,
+                    top_n,
+                    rank_fields,
+                    return_documents,
+                    max_chunks_per_doc,
+                    max_tokens_per_doc,
+                    None,
+                    instruction,
+                    None,
+                    None,
+                    True,
+                    dict(target.options),
+                )
+            except APIError as exc:
+                if not falls_back(exc):
+                    raise
+                failed.append(target.model)
+                error = exc
+                continue
+            response.fallback_from = failed
+            return response
+        raise error
+
+    async def _rerank_one(
+        self,
+        model: str,
+        query: str,
+        documents: Sequence[Document],
+        custom_llm_provider: str | None,
+        top_n: int | None,
+        rank_fields: list[str] | None,
+        return_documents: bool,
+        max_chunks_per_doc: int | None,
+        max_tokens_per_doc: int | None,
+        provider: str | None,
+        instruction: str | None,
+        extra_body: Mapping[str, Any] | None,
+        extra_headers: Mapping[str, str] | None,
+        drop_params: bool | None,
+        kwargs: dict[str, Any],
+    ) -> RerankResponse:
+        """One model, no fallbacks: plan, call (with retries), merge."""
         if custom_llm_provider is not None:
             if provider is not None and provider != custom_llm_provider:
                 raise ConfigurationError(
@@ -189,7 +282,7 @@ class AsyncClient:
         drop = self._drop_params if drop_params is None else bool(drop_params)
         impl = self._provider(cls)
         settings = self._settings.get(provider_name)
-        options = _split_options(kwargs, cls, provider_name, settings, drop)
+        options = split_options(kwargs, cls, provider_name, settings, drop)
         caps = impl.capabilities(model_name)
         if settings is not None and settings.capabilities:
             caps = msgspec.structs.replace(caps, **settings.capabilities)
@@ -202,22 +295,22 @@ class AsyncClient:
             rank_fields=fields,
             max_chunks_per_doc=check_positive_int("max_chunks_per_doc", max_chunks_per_doc),
             max_tokens_per_doc=check_positive_int("max_tokens_per_doc", max_tokens_per_doc),
-            instruction=_check_instruction(instruction),
+            instruction=check_instruction(instruction),
             source_documents=None if texts is docs else docs,
             options=options,
         )
         ctx = ProviderContext(
             provider=provider_name,
             model=model_name,
-            api_key=_api_key(kwargs, settings, cls, provider_name),
-            api_base=_api_base(kwargs, settings, cls, provider_name),
+            api_key=api_key(kwargs, settings, cls, provider_name),
+            api_base=api_base(kwargs, settings, cls, provider_name),
             timeout=(
                 check_timeout(kwargs["timeout"])
                 if "timeout" in kwargs
                 else (settings.timeout if settings and settings.timeout else self._timeout)
             ),
             extra_body=extra_body,
-            extra_headers=_headers(settings, extra_headers),
+            extra_headers=merged_headers(settings, extra_headers),
             drop_params=drop,
             transport=self._get_transport,
         )
@@ -230,7 +323,7 @@ class AsyncClient:
             if request.instruction is not None and "instruction" not in native:
                 ctx.unsupported("instruction")
                 request.instruction = None
-            window, max_chunks = _client_side_chunking(request, native)
+            window, max_chunks = client_side_chunking(request, native)
         else:
             window = max_chunks = None
         plan = None
@@ -293,9 +386,53 @@ class AsyncClient:
             response.score_kind = caps.score_kind
         return response
 
+    async def rerank_many(
+        self,
+        model: str,
+        jobs: Iterable[RerankJob | Sequence[Any] | Mapping[str, Any]],
+        *,
+        top_n: int | None = None,
+        concurrency: int = 8,
+        on_progress: ProgressCallback | None = None,
+        **kwargs: Any,
+    ) -> list[RerankResponse | RerankitError]:
+        """Rerank many ``(query, documents)`` jobs with one model, in parallel.
+
+        Args:
+            model: the model string, as for ``rerank``.
+            jobs: ``(query, documents)`` or ``(query, documents, top_n)`` pairs, dicts with
+                ``query``, ``documents`` (and ``top_n``), or ``RerankJob`` values.
+            top_n: the cut-off for jobs that give none.
+            concurrency: jobs in flight at once.
+            on_progress: called as ``on_progress(done, total)`` after each job ends.
+            **kwargs: anything ``rerank`` takes, applied to every job.
+
+        Returns:
+            One entry per job, in job order: its ``RerankResponse``, or the ``RerankitError``
+            it failed with (the other jobs still run).
+        """
+        parsed = to_jobs(jobs)
+        limit = check_positive_int("concurrency", concurrency) or 8
+
+        async def call(job: RerankJob) -> RerankResponse:
+            cut = job.top_n if job.top_n is not None else top_n
+            return await self.rerank(model, job.query, job.documents, top_n=cut, **kwargs)
+
+        return await run_many(parsed, call, limit, on_progress)
+
+    def _fallback_chain(
+        self, model: str, provider: str | None, fallbacks: object
+    ) -> tuple[Fallback, ...]:
+        if fallbacks is not None:
+            return parse_chain(fallbacks)
+        if not self._fallbacks:
+            return ()
+        named = model if provider is None else f"{provider}/{model}"
+        return self._fallbacks.get(named, self._fallbacks.get("*", ()))
+
     def _counter(self, kwargs: Mapping[str, Any]) -> TokenCounter:
         tokenizer = kwargs.get("tokenizer")
-        return _check_tokenizer(tokenizer) or self._tokenizer
+        return check_tokenizer(tokenizer) or self._tokenizer
 
     def _batch_concurrency(self, kwargs: Mapping[str, Any]) -> int:
         value = kwargs.get("batch_concurrency")
@@ -316,111 +453,6 @@ class AsyncClient:
         if settings is not None and settings.max_retries is not None:
             return settings.max_retries
         return self._retry_policy.max_retries
-
-
-def _client_side_chunking(
-    request: RerankRequest, native: frozenset[str]
-) -> tuple[int | None, int | None]:
-    """Take ``max_tokens_per_doc`` / ``max_chunks_per_doc`` off ``request`` where the provider
-    cannot apply them; rerankit then chunks documents itself (window, chunk cap)."""
-    window = max_chunks = None
-    if request.max_tokens_per_doc is not None and "max_tokens_per_doc" not in native:
-        window, request.max_tokens_per_doc = request.max_tokens_per_doc, None
-    if request.max_chunks_per_doc is not None and "max_chunks_per_doc" not in native:
-        max_chunks, request.max_chunks_per_doc = request.max_chunks_per_doc, None
-    return window, max_chunks
-
-
-def _check_tokenizer(tokenizer: object) -> TokenCounter | None:
-    if tokenizer is None or isinstance(tokenizer, TokenCounter):
-        return tokenizer
-    if hasattr(tokenizer, "encode_batch"):
-        from rerankit._tokens import HFTokenizer
-
-        return HFTokenizer(tokenizer)
-    raise ConfigurationError(
-        "tokenizer must be a rerankit TokenCounter (count and windows methods) or a "
-        f"tokenizers.Tokenizer, got {type(tokenizer).__name__}"
-    )
-
-
-def _split_options(
-    kwargs: dict[str, Any],
-    cls: type[Provider],
-    provider: str,
-    settings: ProviderSettings | None,
-    drop: bool,
-) -> dict[str, Any]:
-    """The provider's own options from ``kwargs``; anything else unknown raises or is dropped."""
-    options: dict[str, Any] = dict(settings.options) if settings and settings.options else {}
-    for key, value in kwargs.items():
-        if key in _CALL_OPTIONS:
-            continue
-        if key in cls.options:
-            options[key] = value
-            continue
-        accepted = ", ".join(sorted(cls.options)) or "none"
-        message = (
-            f"unknown argument {key!r} for provider {provider!r} (its own options: {accepted})"
-        )
-        if not drop:
-            raise ConfigurationError(message + "; pass drop_params=True to drop it")
-        warnings.warn(f"{message}; dropped it (drop_params=True)", RerankitWarning, 4)
-    return options
-
-
-def _api_key(
-    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
-) -> str | None:
-    key = kwargs.get("api_key") or (settings.api_key if settings else None)
-    if key is None:
-        key = first_env(cls.api_key_env)
-    if key is not None and not isinstance(key, str):
-        raise ConfigurationError(f"api_key for {name} must be a str")
-    if not key and cls.api_key_required:
-        raise ConfigurationError(_missing(name, "API key", "api_key", cls.api_key_env))
-    return key or None
-
-
-def _api_base(
-    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
-) -> str | None:
-    base = (
-        kwargs.get("api_base")
-        or kwargs.get("base_url")
-        or (settings.api_base if settings else None)
-    )
-    if base is None:
-        base = first_env(cls.api_base_env) or cls.default_api_base
-    if base is not None and not isinstance(base, str):
-        raise ConfigurationError(f"api_base for {name} must be a str, got {base!r}")
-    if not base and cls.api_base_required:
-        raise ConfigurationError(_missing(name, "base URL", "api_base", cls.api_base_env))
-    return base.rstrip("/") if base else None
-
-
-def _missing(name: str, what: str, argument: str, env: tuple[str, ...]) -> str:
-    message = (
-        f"no {what} for provider {name!r}: pass {argument}=..., or configure it with "
-        f"AsyncClient(providers={{{name!r}: {{{argument!r}: ...}}}})"
-    )
-    if env:
-        message += f", or set {' or '.join(env)}"
-    return message
-
-
-def _headers(
-    settings: ProviderSettings | None, extra: Mapping[str, str] | None
-) -> Mapping[str, str] | None:
-    if settings is None or not settings.extra_headers:
-        return extra
-    return {**settings.extra_headers, **(extra or {})}
-
-
-def _check_instruction(instruction: object) -> str | None:
-    if instruction is None or isinstance(instruction, str):
-        return instruction
-    raise ConfigurationError(f"instruction must be a str, got {type(instruction).__name__}")
 
 
 _default_clients: dict[
@@ -480,3 +512,14 @@ async def arerank(
         max_tokens_per_doc,
         **kwargs,
     )
+
+
+async def arerank_many(
+    model: str,
+    jobs: Iterable[RerankJob | Sequence[Any] | Mapping[str, Any]],
+    **kwargs: Any,
+) -> list[RerankResponse | RerankitError]:
+    """``rerank_many`` with the default client of the running loop; see
+    ``AsyncClient.rerank_many``."""
+    client = await default_async_client()
+    return await client.rerank_many(model, jobs, **kwargs)

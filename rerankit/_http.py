@@ -144,7 +144,9 @@ def _status_error(
     secret: str | None,
 ) -> Exception:
     text = redact_text(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
-    detail = redact_text(_error_detail(body), secret) or text[:300]
+    detail = redact_text(_error_detail(body), secret) or (
+        "" if text.strip() in ("", "null") else text[:300]
+    )
     request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
     message = f"{provider} returned HTTP {status} for model {model!r}"
     if detail:

@@ -85,6 +85,8 @@ class RerankResponse(_ItemAccess, msgspec.Struct, kw_only=True, omit_defaults=Tr
     score_kind: ScoreKind = "unknown"
     api_version: str | None = None
     provider_meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    fallback_from: list[str] = msgspec.field(default_factory=list)
+    """The models that failed, in order, before ``provider``/``model`` answered."""
 
     @property
     def meta(self) -> dict[str, Any]:

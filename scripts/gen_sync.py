@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "rerankit" / "_client.py"
 TARGET = ROOT / "rerankit" / "_sync" / "_client.py"
 
-RENAMES = {"aclose": "close", "arerank": "rerank"}
+RENAMES = {"aclose": "close", "arerank": "rerank", "arerank_many": "rerank_many"}
 SYNC_ONLY_SKIPPED = {"session"}
 """``AsyncClient`` arguments that make no sense on the private loop (a caller's aiohttp session)."""
 
@@ -33,17 +33,20 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
+from rerankit._errors import RerankitError
+from rerankit._fallback import FallbackSpec
+from rerankit._many import ProgressCallback, RerankJob
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._portal import adopt, call
 from rerankit._tokens import TokenCounter
 from rerankit._types import Document, RerankResponse
 
-__all__ = ["Client", "rerank"]
+__all__ = ["Client", "rerank", "rerank_many"]
 '''
 
 DEFAULT_CLIENT = '''
@@ -96,6 +99,11 @@ def sync_doc(doc: str | None) -> str | None:
             "Calls run on rerankit's private event loop thread; any thread may call.",
         ),
         ("the running loop", "this process"),
+        (
+            "called as ``on_progress(done, total)`` after each job ends.",
+            "called as ``on_progress(done, total)`` after each job ends, on\n"
+            "                rerankit's event loop thread (keep it short).",
+        ),
         (" (a session passed in by the caller stays open)", ""),
     ):
         doc = doc.replace(old, new)

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
+from rerankit._errors import RerankitError
+from rerankit._fallback import FallbackSpec
+from rerankit._many import ProgressCallback, RerankJob
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._portal import adopt, call
 from rerankit._tokens import TokenCounter
 from rerankit._types import Document, RerankResponse
 
-__all__ = ["Client", "rerank"]
+__all__ = ["Client", "rerank", "rerank_many"]
 
 
 class Client:
@@ -37,6 +40,8 @@ class Client:
             estimate); e.g. ``HFTokenizer(tokenizers.Tokenizer.from_file(...))``.
         batch_concurrency: requests one call split into batches may have in flight.
         max_batch_concurrency: batch requests in flight across all calls of this client.
+        fallbacks: models to try when a call's model fails with a retryable error: a list for
+            every model, or ``{"cohere/rerank-v3.5": [...], "*": [...]}`` per model.
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class Client:
         tokenizer: TokenCounter | None = None,
         batch_concurrency: int = 8,
         max_batch_concurrency: int = 32,
+        fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
     ) -> None:
         self._async = AsyncClient(
             providers=providers,
@@ -62,6 +68,7 @@ class Client:
             tokenizer=tokenizer,
             batch_concurrency=batch_concurrency,
             max_batch_concurrency=max_batch_concurrency,
+            fallbacks=fallbacks,
         )
         adopt(self, self._async)
 
@@ -95,6 +102,7 @@ class Client:
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         drop_params: bool | None = None,
+        fallbacks: Sequence[FallbackSpec] | None = None,
         **kwargs: Any,
     ) -> RerankResponse:
         """Rank ``documents`` by relevance to ``query`` with ``model``.
@@ -114,11 +122,16 @@ class Client:
             extra_body: raw JSON fields merged into the provider request.
             extra_headers: extra HTTP headers for the provider request.
             drop_params: drop unsupported parameters with a warning instead of raising.
+            fallbacks: models to try in order when this one fails after its retries with a
+                retryable error (connection, timeout, 408, 409, 429, 5xx), overriding the
+                client's; ``[]`` turns them off. See ``docs/fallbacks.md``.
             **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
                 and the provider's own options (e.g. ``api_version`` for Cohere).
 
         Returns:
-            A ``RerankResponse`` whose results are sorted by descending relevance.
+            A ``RerankResponse`` whose results are sorted by descending relevance;
+            ``provider``/``model`` name the model that answered, ``fallback_from`` the ones
+            that failed before it.
         """
         return call(
             self._async.rerank,
@@ -136,6 +149,43 @@ class Client:
             extra_body=extra_body,
             extra_headers=extra_headers,
             drop_params=drop_params,
+            fallbacks=fallbacks,
+            **kwargs,
+        )
+
+    def rerank_many(
+        self,
+        model: str,
+        jobs: Iterable[RerankJob | Sequence[Any] | Mapping[str, Any]],
+        *,
+        top_n: int | None = None,
+        concurrency: int = 8,
+        on_progress: ProgressCallback | None = None,
+        **kwargs: Any,
+    ) -> list[RerankResponse | RerankitError]:
+        """Rerank many ``(query, documents)`` jobs with one model, in parallel.
+
+        Args:
+            model: the model string, as for ``rerank``.
+            jobs: ``(query, documents)`` or ``(query, documents, top_n)`` pairs, dicts with
+                ``query``, ``documents`` (and ``top_n``), or ``RerankJob`` values.
+            top_n: the cut-off for jobs that give none.
+            concurrency: jobs in flight at once.
+            on_progress: called as ``on_progress(done, total)`` after each job ends, on
+                rerankit's event loop thread (keep it short).
+            **kwargs: anything ``rerank`` takes, applied to every job.
+
+        Returns:
+            One entry per job, in job order: its ``RerankResponse``, or the ``RerankitError``
+            it failed with (the other jobs still run).
+        """
+        return call(
+            self._async.rerank_many,
+            model,
+            jobs,
+            top_n=top_n,
+            concurrency=concurrency,
+            on_progress=on_progress,
             **kwargs,
         )
 
@@ -189,3 +239,11 @@ def rerank(
         max_tokens_per_doc,
         **kwargs,
     )
+
+
+def rerank_many(
+    model: str, jobs: Iterable[RerankJob | Sequence[Any] | Mapping[str, Any]], **kwargs: Any
+) -> list[RerankResponse | RerankitError]:
+    """``rerank_many`` with the default client of this process; see
+    ``Client.rerank_many``."""
+    return default_client().rerank_many(model, jobs, **kwargs)

@@ -1,0 +1,93 @@
+"""Many queries in one go: bounded concurrency, order kept, errors per job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from rerankit._errors import ConfigurationError, RerankitError
+from rerankit._types import Document, RerankResponse
+
+__all__ = ["ProgressCallback", "RerankJob", "run_many", "to_jobs"]
+
+logger = logging.getLogger("rerankit")
+
+ProgressCallback = Callable[[int, int], object]
+"""Called as ``on_progress(done, total)`` after each job ends, successfully or not."""
+
+
+class RerankJob(msgspec.Struct, kw_only=True):
+    """One query and its documents; ``top_n`` overrides the call's own."""
+
+    query: str
+    documents: list[Document]
+    top_n: int | None = None
+
+
+def to_jobs(jobs: Iterable[Any]) -> list[RerankJob]:
+    """Jobs as ``RerankJob``, ``(query, documents[, top_n])`` or ``{"query", "documents"}``."""
+    if isinstance(jobs, (str, bytes, Mapping)):
+        raise ConfigurationError("jobs must be a list of (query, documents) pairs or dicts")
+    parsed = []
+    for position, job in enumerate(jobs):
+        if isinstance(job, RerankJob):
+            parsed.append(job)
+        elif isinstance(job, Mapping) and "query" in job and "documents" in job:
+            unknown = set(job) - {"query", "documents", "top_n"}
+            if unknown:
+                raise ConfigurationError(f"jobs[{position}] has unknown keys {sorted(unknown)}")
+            parsed.append(RerankJob(**job))
+        elif isinstance(job, Sequence) and not isinstance(job, str) and len(job) in (2, 3):
+            parsed.append(
+                RerankJob(query=job[0], documents=job[1], top_n=job[2] if len(job) == 3 else None)
+            )
+        else:
+            raise ConfigurationError(
+                f"jobs[{position}] must be (query, documents), (query, documents, top_n), a dict "
+                f"with 'query' and 'documents', or a RerankJob; got {type(job).__name__}"
+            )
+    return parsed
+
+
+async def run_many(
+    jobs: list[RerankJob],
+    call: Callable[[RerankJob], Awaitable[RerankResponse]],
+    concurrency: int,
+    on_progress: ProgressCallback | None = None,
+) -> list[RerankResponse | RerankitError]:
+    """Every job through ``call``, at most ``concurrency`` at once; results in job order.
+
+    A job that fails with a ``RerankitError`` gives that error in its place; the other jobs go
+    on. Any other exception (a bug, a cancellation) cancels the rest and propagates.
+    """
+    results: list[RerankResponse | RerankitError | None] = [None] * len(jobs)
+    pending = iter(range(len(jobs)))
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for position in pending:
+            try:
+                results[position] = await call(jobs[position])
+            except RerankitError as exc:
+                results[position] = exc
+            done += 1
+            if on_progress is not None:
+                try:
+                    on_progress(done, len(jobs))
+                except Exception:
+                    logger.exception("the on_progress callback of rerank_many failed")
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(jobs)))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    return results  # type: ignore[return-value]

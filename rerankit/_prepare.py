@@ -1,0 +1,134 @@
+"""From one call's arguments to what its provider gets: options, credentials, headers."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from rerankit._errors import ConfigurationError, RerankitWarning
+from rerankit._settings import ProviderSettings, first_env
+from rerankit._tokens import TokenCounter
+from rerankit._types import RerankRequest
+from rerankit.providers._base import Provider
+
+__all__ = [
+    "CALL_OPTIONS",
+    "api_base",
+    "api_key",
+    "check_instruction",
+    "check_tokenizer",
+    "client_side_chunking",
+    "merged_headers",
+    "split_options",
+]
+
+CALL_OPTIONS = frozenset(
+    {"api_key", "api_base", "base_url", "timeout", "max_retries", "tokenizer", "batch_concurrency"}
+)
+"""Keyword arguments of ``rerank()`` that configure the call itself, for any provider."""
+
+
+def client_side_chunking(
+    request: RerankRequest, native: frozenset[str]
+) -> tuple[int | None, int | None]:
+    """Take ``max_tokens_per_doc`` / ``max_chunks_per_doc`` off ``request`` where the provider
+    cannot apply them; rerankit then chunks documents itself (window, chunk cap)."""
+    window = max_chunks = None
+    if request.max_tokens_per_doc is not None and "max_tokens_per_doc" not in native:
+        window, request.max_tokens_per_doc = request.max_tokens_per_doc, None
+    if request.max_chunks_per_doc is not None and "max_chunks_per_doc" not in native:
+        max_chunks, request.max_chunks_per_doc = request.max_chunks_per_doc, None
+    return window, max_chunks
+
+
+def check_tokenizer(tokenizer: object) -> TokenCounter | None:
+    if tokenizer is None or isinstance(tokenizer, TokenCounter):
+        return tokenizer
+    if hasattr(tokenizer, "encode_batch"):
+        from rerankit._tokens import HFTokenizer
+
+        return HFTokenizer(tokenizer)
+    raise ConfigurationError(
+        "tokenizer must be a rerankit TokenCounter (count and windows methods) or a "
+        f"tokenizers.Tokenizer, got {type(tokenizer).__name__}"
+    )
+
+
+def split_options(
+    kwargs: dict[str, Any],
+    cls: type[Provider],
+    provider: str,
+    settings: ProviderSettings | None,
+    drop: bool,
+) -> dict[str, Any]:
+    """The provider's own options from ``kwargs``; anything else unknown raises or is dropped."""
+    options: dict[str, Any] = dict(settings.options) if settings and settings.options else {}
+    for key, value in kwargs.items():
+        if key in CALL_OPTIONS:
+            continue
+        if key in cls.options:
+            options[key] = value
+            continue
+        accepted = ", ".join(sorted(cls.options)) or "none"
+        message = (
+            f"unknown argument {key!r} for provider {provider!r} (its own options: {accepted})"
+        )
+        if not drop:
+            raise ConfigurationError(message + "; pass drop_params=True to drop it")
+        warnings.warn(f"{message}; dropped it (drop_params=True)", RerankitWarning, 4)
+    return options
+
+
+def api_key(
+    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+) -> str | None:
+    key = kwargs.get("api_key") or (settings.api_key if settings else None)
+    if key is None:
+        key = first_env(cls.api_key_env)
+    if key is not None and not isinstance(key, str):
+        raise ConfigurationError(f"api_key for {name} must be a str")
+    if not key and cls.api_key_required:
+        raise ConfigurationError(_missing(name, "API key", "api_key", cls.api_key_env))
+    return key or None
+
+
+def api_base(
+    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+) -> str | None:
+    base = (
+        kwargs.get("api_base")
+        or kwargs.get("base_url")
+        or (settings.api_base if settings else None)
+    )
+    if base is None:
+        base = first_env(cls.api_base_env) or cls.default_api_base
+    if base is not None and not isinstance(base, str):
+        raise ConfigurationError(f"api_base for {name} must be a str, got {base!r}")
+    if not base and cls.api_base_required:
+        raise ConfigurationError(_missing(name, "base URL", "api_base", cls.api_base_env))
+    return base.rstrip("/") if base else None
+
+
+def _missing(name: str, what: str, argument: str, env: tuple[str, ...]) -> str:
+    message = (
+        f"no {what} for provider {name!r}: pass {argument}=..., or configure it with "
+        f"AsyncClient(providers={{{name!r}: {{{argument!r}: ...}}}})"
+    )
+    if env:
+        message += f", or set {' or '.join(env)}"
+    return message
+
+
+def merged_headers(
+    settings: ProviderSettings | None, extra: Mapping[str, str] | None
+) -> Mapping[str, str] | None:
+    if settings is None or not settings.extra_headers:
+        return extra
+    return {**settings.extra_headers, **(extra or {})}
+
+
+def check_instruction(instruction: object) -> str | None:
+    if instruction is None or isinstance(instruction, str):
+        return instruction
+    raise ConfigurationError(f"instruction must be a str, got {type(instruction).__name__}")
