@@ -28,6 +28,7 @@ from rerankit._errors import (
     UnprocessableEntityError,
     UnsupportedParameterError,
 )
+from rerankit._events import RerankEvent
 from rerankit._many import RerankJob
 from rerankit._registry import available_providers, register_provider, unregister_provider
 from rerankit._retry import RetryPolicy
@@ -57,6 +58,7 @@ __all__ = [
     "ProviderLoadError",
     "ProviderSettings",
     "RateLimitError",
+    "RerankEvent",
     "RerankJob",
     "RerankRequest",
     "RerankResponse",

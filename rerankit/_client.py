@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from rerankit._dispatch import resolve_model
 from rerankit._errors import APIError, ConfigurationError, RerankitError
+from rerankit._events import EventHook, Monitor
 from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import (
     Fallback,
@@ -31,6 +33,7 @@ from rerankit._prepare import (
     merged_headers,
     split_options,
 )
+from rerankit._ratelimit import RateLimiter
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, to_settings
@@ -74,6 +77,8 @@ class AsyncClient:
         max_batch_concurrency: batch requests in flight across all calls of this client.
         fallbacks: models to try when a call's model fails with a retryable error: a list for
             every model, or ``{"cohere/rerank-v3.5": [...], "*": [...]}`` per model.
+        hooks: callbacks receiving a ``RerankEvent`` for each request, response, retry and
+            error (inline: keep them quick).
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class AsyncClient:
         batch_concurrency: int = 8,
         max_batch_concurrency: int = 32,
         fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
+        hooks: Sequence[EventHook] | None = None,
     ) -> None:
         self._settings = {
             name: to_settings(name, value) for name, value in (providers or {}).items()
@@ -104,6 +110,8 @@ class AsyncClient:
         self._max_batches = check_positive_int("max_batch_concurrency", max_batch_concurrency) or 32
         self._shared_batches: asyncio.Semaphore | None = None
         self._fallbacks = parse_client_fallbacks(fallbacks)
+        self._hooks = _check_hooks(hooks)
+        self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         self._transport: Transport | None = None
         self._instances: dict[type[Provider], Provider] = {}
         self._closed = False
@@ -340,8 +348,12 @@ class AsyncClient:
                 model=model_name,
             )
         retries = self._retries(kwargs, settings)
+        watch = self._monitors(cls, settings, ctx)
         if plan is None:
-            response = await call_with_retries(impl, request, ctx, retries, self._retry_policy)
+            monitor = None if watch is None else watch(request, None)
+            response = await call_with_retries(
+                impl, request, ctx, retries, self._retry_policy, monitor
+            )
             results = response.results
             expect_all = False
         else:
@@ -355,6 +367,7 @@ class AsyncClient:
                 concurrency=self._batch_concurrency(kwargs),
                 shared=self._batch_slots(),
                 top_n=None if plan.chunked else top_n,
+                monitor=watch,
             )
             expect_all = plan.chunked or top_n is None
             results = collect_batches(
@@ -430,6 +443,45 @@ class AsyncClient:
         named = model if provider is None else f"{provider}/{model}"
         return self._fallbacks.get(named, self._fallbacks.get("*", ()))
 
+    def _monitors(
+        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
+    ) -> Callable[[RerankRequest, int | None], Monitor | None] | None:
+        """What watches each request of this call (``None``: nothing to do, the fast path)."""
+        limiter = self._limiter(cls, settings, ctx)
+        if not self._hooks and limiter is None and not logger.isEnabledFor(logging.DEBUG):
+            return None
+        hooks = self._hooks
+
+        def watch(request: RerankRequest, batch: int | None) -> Monitor:
+            tokens = 0
+            if limiter is not None and limiter.counts_tokens:
+                counts = _ESTIMATOR.count([request.query, *request.documents])
+                tokens = counts[0] * len(request.documents) + sum(counts[1:])
+            base = {
+                "provider": ctx.provider,
+                "model": ctx.model,
+                "documents": len(request.documents),
+                "batch": batch,
+            }
+            return Monitor(hooks, limiter, tokens, base)
+
+        return watch
+
+    def _limiter(
+        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
+    ) -> RateLimiter | None:
+        rpm, tpm = cls.default_requests_per_minute, cls.default_tokens_per_minute
+        if settings is not None:
+            rpm = rpm if settings.requests_per_minute is None else settings.requests_per_minute
+            tpm = tpm if settings.tokens_per_minute is None else settings.tokens_per_minute
+        if not rpm and not tpm:
+            return None
+        key = (ctx.provider, _fingerprint(ctx.api_key))
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = RateLimiter(rpm or None, tpm or None)
+        return limiter
+
     def _counter(self, kwargs: Mapping[str, Any]) -> TokenCounter:
         tokenizer = kwargs.get("tokenizer")
         return check_tokenizer(tokenizer) or self._tokenizer
@@ -453,6 +505,23 @@ class AsyncClient:
         if settings is not None and settings.max_retries is not None:
             return settings.max_retries
         return self._retry_policy.max_retries
+
+
+def _fingerprint(secret: str | None) -> str | None:
+    """A stable, irreversible name for an API key (rate limits are kept per key)."""
+    if secret is None:
+        return None
+    return hashlib.blake2b(secret.encode(), digest_size=8).hexdigest()
+
+
+def _check_hooks(hooks: object) -> tuple[EventHook, ...]:
+    if hooks is None:
+        return ()
+    if callable(hooks):
+        return (hooks,)
+    if not isinstance(hooks, Sequence) or not all(callable(hook) for hook in hooks):
+        raise ConfigurationError("hooks must be a list of callables taking a RerankEvent")
+    return tuple(hooks)
 
 
 _default_clients: dict[

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
 from rerankit._errors import APIError, ResponseValidationError
+from rerankit._events import Monitor
 from rerankit._plan import Plan
 from rerankit._retry import RetryPolicy, is_retryable, retry_delay
 from rerankit._types import RerankRequest, RerankResponse, Usage
@@ -25,12 +26,19 @@ async def call_with_retries(
     ctx: ProviderContext,
     retries: int,
     policy: RetryPolicy,
+    monitor: Monitor | None = None,
 ) -> RerankResponse:
-    """``impl.rerank``, attempted again after retryable failures, up to ``retries`` times."""
-    try:
-        response = await impl.rerank(request, ctx)
-    except APIError as exc:
-        response = await _retry(impl, request, ctx, retries, policy, exc)
+    """``impl.rerank``, attempted again after retryable failures, up to ``retries`` times.
+
+    With a ``monitor``, each attempt waits for the rate limit and reports its events.
+    """
+    if monitor is not None:
+        response = await _monitored(impl, request, ctx, retries, policy, monitor)
+    else:
+        try:
+            response = await impl.rerank(request, ctx)
+        except APIError as exc:
+            response = await _retry(impl, request, ctx, retries, policy, exc)
     if type(response) is not RerankResponse and not isinstance(response, RerankResponse):
         raise ResponseValidationError(
             f"provider {ctx.provider!r} returned {type(response).__name__}, not a RerankResponse",
@@ -38,6 +46,12 @@ async def call_with_retries(
             model=ctx.model,
         )
     return response
+
+
+def _next_delay(error: APIError, attempt: int, retries: int, policy: RetryPolicy) -> float | None:
+    if attempt < retries and is_retryable(error):
+        return retry_delay(policy, attempt, getattr(error, "retry_after", None))
+    return None
 
 
 async def _retry(
@@ -50,25 +64,53 @@ async def _retry(
 ) -> RerankResponse:
     attempt = 0
     while True:
-        delay = None
-        if attempt < retries and is_retryable(error):
-            delay = retry_delay(policy, attempt, getattr(error, "retry_after", None))
+        delay = _next_delay(error, attempt, retries, policy)
         if delay is None:
             raise error
-        logger.info(
-            "retrying %s model %r in %.2f s after attempt %d failed: %s",
-            ctx.provider,
-            ctx.model,
-            delay,
-            attempt + 1,
-            error,
-        )
+        _log_retry(ctx, delay, attempt, error)
         await asyncio.sleep(delay)
         attempt += 1
         try:
             return await impl.rerank(request, ctx)
         except APIError as exc:
             error = exc
+
+
+async def _monitored(
+    impl: Provider,
+    request: RerankRequest,
+    ctx: ProviderContext,
+    retries: int,
+    policy: RetryPolicy,
+    monitor: Monitor,
+) -> RerankResponse:
+    attempt = 0
+    while True:
+        await monitor.before()
+        try:
+            response = await impl.rerank(request, ctx)
+        except APIError as exc:
+            delay = _next_delay(exc, attempt, retries, policy)
+            monitor.failed(exc, delay)
+            if delay is None:
+                raise
+            _log_retry(ctx, delay, attempt, exc)
+            await asyncio.sleep(delay)
+            attempt += 1
+            continue
+        monitor.succeeded(response)
+        return response
+
+
+def _log_retry(ctx: ProviderContext, delay: float, attempt: int, error: APIError) -> None:
+    logger.info(
+        "retrying %s model %r in %.2f s after attempt %d failed: %s",
+        ctx.provider,
+        ctx.model,
+        delay,
+        attempt + 1,
+        error,
+    )
 
 
 async def run_batches(
@@ -82,6 +124,7 @@ async def run_batches(
     concurrency: int,
     shared: asyncio.Semaphore,
     top_n: int | None,
+    monitor: Callable[[RerankRequest, int], Monitor | None] | None = None,
 ) -> list[RerankResponse]:
     """Every batch of ``plan`` as its own request, at most ``concurrency`` at once (and at most
     what ``shared`` allows across the client). The first batch to fail after its retries fails
@@ -107,9 +150,10 @@ async def run_batches(
             top_n=None if top_n is None else min(top_n, end - start),
             options=options,
         )
+        watch = None if monitor is None else monitor(batch, number)
         async with own, shared:
             try:
-                return await call_with_retries(impl, batch, ctx, retries, policy)
+                return await call_with_retries(impl, batch, ctx, retries, policy, watch)
             except APIError as exc:
                 _name_batch(exc, number, total, plan, start, end)
                 raise

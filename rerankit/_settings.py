@@ -21,6 +21,8 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     that a call's own keyword arguments override. ``capabilities`` overrides what the provider
     declares for every model (``ModelCapabilities`` fields), for servers configured otherwise:
     ``{"max_documents": 128}`` for a TEI server started with ``--max-client-batch-size 128``.
+    ``requests_per_minute`` and ``tokens_per_minute`` rate-limit calls per API key (callers
+    wait); they replace the provider's published defaults, and 0 turns a limit off.
     """
 
     api_key: str | None = None
@@ -30,6 +32,8 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     extra_headers: dict[str, str] | None = None
     options: dict[str, Any] = msgspec.field(default_factory=dict)
     capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
 
     def __post_init__(self) -> None:
         if self.capabilities:
@@ -49,6 +53,10 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError(
                 f"timeout must be a number of seconds > 0, got {self.timeout!r}"
             )
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ConfigurationError(f"{name} must be >= 0 (0: no limit), got {value!r}")
         if self.max_retries is not None and self.max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
 

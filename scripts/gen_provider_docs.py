@@ -72,6 +72,13 @@ def _section(name: str, provider: Provider) -> str:
         + ("; required" if cls.api_base_required else ""),
         "- **Provider options:** " + (", ".join(f"`{o}`" for o in sorted(cls.options)) or "none"),
     ]
+    rpm, tpm = cls.default_requests_per_minute, cls.default_tokens_per_minute
+    if rpm or tpm:
+        limits = [f"{rpm:,.0f} requests" if rpm else "", f"{tpm:,.0f} tokens" if tpm else ""]
+        lines.append(
+            "- **Default rate limit** (per key; override with `requests_per_minute` / "
+            f"`tokens_per_minute` settings): {' and '.join(x for x in limits if x)} per minute"
+        )
     extra = getattr(cls, "install_extra", None)
     if extra:
         lines.append(f"- **Install:** `pip install 'rerankit[{extra}]'`")

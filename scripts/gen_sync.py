@@ -38,6 +38,7 @@ from typing import Any
 
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._errors import RerankitError
+from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec
 from rerankit._many import ProgressCallback, RerankJob
 from rerankit._retry import RetryPolicy

@@ -55,6 +55,7 @@ def test_public_names_are_pinned() -> None:
         "arerank_many",
         "rerank_many",
         "RerankJob",
+        "RerankEvent",
         "available_providers",
         "register_provider",
         "rerank",

@@ -11,6 +11,7 @@ from typing import Any
 
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._errors import RerankitError
+from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec
 from rerankit._many import ProgressCallback, RerankJob
 from rerankit._retry import RetryPolicy
@@ -42,6 +43,8 @@ class Client:
         max_batch_concurrency: batch requests in flight across all calls of this client.
         fallbacks: models to try when a call's model fails with a retryable error: a list for
             every model, or ``{"cohere/rerank-v3.5": [...], "*": [...]}`` per model.
+        hooks: callbacks receiving a ``RerankEvent`` for each request, response, retry and
+            error (inline: keep them quick).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Client:
         batch_concurrency: int = 8,
         max_batch_concurrency: int = 32,
         fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
+        hooks: Sequence[EventHook] | None = None,
     ) -> None:
         self._async = AsyncClient(
             providers=providers,
@@ -69,6 +73,7 @@ class Client:
             batch_concurrency=batch_concurrency,
             max_batch_concurrency=max_batch_concurrency,
             fallbacks=fallbacks,
+            hooks=hooks,
         )
         adopt(self, self._async)
 

@@ -95,6 +95,9 @@ class Provider:
     default_api_base: ClassVar[str | None] = None
     api_base_required: ClassVar[bool] = False
     options: ClassVar[frozenset[str]] = frozenset()
+    default_requests_per_minute: ClassVar[float | None] = None
+    default_tokens_per_minute: ClassVar[float | None] = None
+    """Published rate limits, applied per API key unless the client's settings say otherwise."""
     per_document_options: ClassVar[frozenset[str]] = frozenset()
     """Options holding one value per document (a list aligned with ``documents``): when a call
     is split into batches or chunks, each request gets the values of its own documents."""

@@ -130,6 +130,8 @@ class JinaAIProvider(RestProvider):
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("JINA_AI_API_BASE",)
     example_model: ClassVar[str] = "jina_ai/jina-reranker-v2-base-multilingual"
+    default_requests_per_minute = 500.0
+    default_tokens_per_minute = 1_000_000.0
     vendor = RestVendor(
         route="/v1/rerank",
         default_base="https://api.jina.ai",

@@ -216,6 +216,7 @@ class ZeroEntropyProvider(RestProvider):
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("ZEROENTROPY_API_BASE",)
     example_model = "zeroentropy/zerank-2"
+    default_requests_per_minute = 1_000.0
     vendor = RestVendor(
         route="/v1/models/rerank",
         default_base="https://api.zeroentropy.dev",

@@ -1,0 +1,73 @@
+"""Client-side rate limits: requests and tokens per minute, as token buckets callers wait on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+__all__ = ["RateLimiter"]
+
+
+class _Bucket:
+    """``rate`` units per minute, bursting up to one minute's worth."""
+
+    __slots__ = ("capacity", "level", "per_second", "stamp")
+
+    def __init__(self, per_minute: float, now: float) -> None:
+        self.capacity = per_minute
+        self.per_second = per_minute / 60.0
+        self.level = per_minute
+        self.stamp = now
+
+    def wait_for(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` units are available (0: now), after refilling."""
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.per_second)
+        self.stamp = now
+        amount = min(amount, self.capacity)  # a request larger than a minute's budget waits
+        return 0.0 if self.level >= amount else (amount - self.level) / self.per_second
+
+    def take(self, amount: float) -> None:
+        self.level -= min(amount, self.capacity)
+
+
+class RateLimiter:
+    """Requests and tokens per minute for one provider and key; callers wait, in order.
+
+    ``acquire(tokens)`` returns once one request and ``tokens`` tokens fit in both budgets.
+    """
+
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        now = clock()
+        self._requests = _Bucket(requests_per_minute, now) if requests_per_minute else None
+        self._tokens = _Bucket(tokens_per_minute, now) if tokens_per_minute else None
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self.waited = 0.0
+        """Seconds callers spent waiting, in total."""
+
+    @property
+    def counts_tokens(self) -> bool:
+        return self._tokens is not None
+
+    async def acquire(self, tokens: int = 0) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                delay = max(
+                    self._requests.wait_for(1, now) if self._requests else 0.0,
+                    self._tokens.wait_for(tokens, now) if self._tokens else 0.0,
+                )
+                if delay <= 0:
+                    break
+                self.waited += delay
+                await asyncio.sleep(delay)
+            if self._requests:
+                self._requests.take(1)
+            if self._tokens:
+                self._tokens.take(tokens)
