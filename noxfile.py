@@ -54,6 +54,7 @@ def lint(session: nox.Session) -> None:
         ("ruff", "check", "."),
         ("python", "scripts/gen_sync.py", "--check"),
         ("python", "scripts/gen_provider_docs.py", "--check"),
+        ("python", "scripts/gen_price_docs.py", "--check"),
     )
 
 
