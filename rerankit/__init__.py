@@ -6,6 +6,7 @@ response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", docum
 """
 
 from rerankit._client import AsyncClient, arerank, arerank_many
+from rerankit._cost import PriceTable
 from rerankit._errors import (
     APIConnectionError,
     APIError,
@@ -53,6 +54,7 @@ __all__ = [
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PriceTable",
     "ProviderConflictError",
     "ProviderError",
     "ProviderLoadError",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from rerankit._cost import PricesSpec, PriceTable, default_prices, resolve_prices
 from rerankit._dispatch import resolve_model
 from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Monitor
@@ -79,6 +81,8 @@ class AsyncClient:
             every model, or ``{"cohere/rerank-v3.5": [...], "*": [...]}`` per model.
         hooks: callbacks receiving a ``RerankEvent`` for each request, response, retry and
             error (inline: keep them quick).
+        prices: price overrides (``{"cohere/rerank-v3.5": {"per_search_unit": 0.0015}}``), a
+            JSON price file, or a ``PriceTable``; ``response.cost`` is computed from them.
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class AsyncClient:
         max_batch_concurrency: int = 32,
         fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
         hooks: Sequence[EventHook] | None = None,
+        prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
     ) -> None:
         self._settings = {
             name: to_settings(name, value) for name, value in (providers or {}).items()
@@ -111,6 +116,7 @@ class AsyncClient:
         self._shared_batches: asyncio.Semaphore | None = None
         self._fallbacks = parse_client_fallbacks(fallbacks)
         self._hooks = _check_hooks(hooks)
+        self._prices = None if prices is None else resolve_prices(prices)
         self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         self._transport: Transport | None = None
         self._instances: dict[type[Provider], Provider] = {}
@@ -397,6 +403,9 @@ class AsyncClient:
         response.provider = provider_name
         if response.score_kind == "unknown":
             response.score_kind = caps.score_kind
+        prices = self._prices or default_prices()
+        sizes = len(texts) if plan is None else [end - start for start, end in plan.batches]
+        response.cost = prices.cost(provider_name, model_name, response.usage, documents=sizes)
         return response
 
     async def rerank_many(

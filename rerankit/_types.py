@@ -87,6 +87,8 @@ class RerankResponse(_ItemAccess, msgspec.Struct, kw_only=True, omit_defaults=Tr
     provider_meta: dict[str, Any] = msgspec.field(default_factory=dict)
     fallback_from: list[str] = msgspec.field(default_factory=list)
     """The models that failed, in order, before ``provider``/``model`` answered."""
+    cost: float | None = None
+    """What the call cost in USD by rerankit's price table; ``None`` when unknown."""
 
     @property
     def meta(self) -> dict[str, Any]:

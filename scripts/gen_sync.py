@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
+from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError
 from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec

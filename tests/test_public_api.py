@@ -56,6 +56,7 @@ def test_public_names_are_pinned() -> None:
         "rerank_many",
         "RerankJob",
         "RerankEvent",
+        "PriceTable",
         "available_providers",
         "register_provider",
         "rerank",

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
+from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError
 from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec
@@ -45,6 +46,8 @@ class Client:
             every model, or ``{"cohere/rerank-v3.5": [...], "*": [...]}`` per model.
         hooks: callbacks receiving a ``RerankEvent`` for each request, response, retry and
             error (inline: keep them quick).
+        prices: price overrides (``{"cohere/rerank-v3.5": {"per_search_unit": 0.0015}}``), a
+            JSON price file, or a ``PriceTable``; ``response.cost`` is computed from them.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Client:
         max_batch_concurrency: int = 32,
         fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
         hooks: Sequence[EventHook] | None = None,
+        prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
     ) -> None:
         self._async = AsyncClient(
             providers=providers,
@@ -74,6 +78,7 @@ class Client:
             max_batch_concurrency=max_batch_concurrency,
             fallbacks=fallbacks,
             hooks=hooks,
+            prices=prices,
         )
         adopt(self, self._async)
 
