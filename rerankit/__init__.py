@@ -5,6 +5,7 @@ response = rerankit.rerank(model="local/bm25", query="...", documents=[...])
 response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", documents=[...])
 """
 
+from rerankit._cache import CacheStats, MemoryCache, ResponseCache, SQLiteCache
 from rerankit._client import AsyncClient, arerank, arerank_many
 from rerankit._cost import PriceTable
 from rerankit._errors import (
@@ -47,11 +48,13 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "CacheStats",
     "Client",
     "ConfigurationError",
     "Document",
     "HFTokenizer",
     "InternalServerError",
+    "MemoryCache",
     "NotFoundError",
     "PermissionDeniedError",
     "PriceTable",
@@ -67,8 +70,10 @@ __all__ = [
     "RerankResult",
     "RerankitError",
     "RerankitWarning",
+    "ResponseCache",
     "ResponseValidationError",
     "RetryPolicy",
+    "SQLiteCache",
     "ScoreKind",
     "TokenCounter",
     "TokenEstimator",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from rerankit._cache import ResponseCache, cache_key, decode_entry, encode_entry
 from rerankit._cost import PricesSpec, PriceTable, default_prices, resolve_prices
 from rerankit._dispatch import resolve_model
 from rerankit._errors import APIError, ConfigurationError, RerankitError
@@ -83,6 +84,8 @@ class AsyncClient:
             error (inline: keep them quick).
         prices: price overrides (``{"cohere/rerank-v3.5": {"per_search_unit": 0.0015}}``), a
             JSON price file, or a ``PriceTable``; ``response.cost`` is computed from them.
+        cache: a ``MemoryCache`` or ``SQLiteCache`` (any ``ResponseCache``): identical calls
+            are answered from it without a request. The caller owns it (it is not closed).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class AsyncClient:
         fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
         hooks: Sequence[EventHook] | None = None,
         prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._settings = {
             name: to_settings(name, value) for name, value in (providers or {}).items()
@@ -117,6 +121,12 @@ class AsyncClient:
         self._fallbacks = parse_client_fallbacks(fallbacks)
         self._hooks = _check_hooks(hooks)
         self._prices = None if prices is None else resolve_prices(prices)
+        if cache is not None and not isinstance(cache, ResponseCache):
+            raise ConfigurationError(
+                "cache must be a MemoryCache, SQLiteCache or ResponseCache, "
+                f"got {type(cache).__name__}"
+            )
+        self._cache = cache
         self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         self._transport: Transport | None = None
         self._instances: dict[type[Provider], Provider] = {}
@@ -328,6 +338,24 @@ class AsyncClient:
             drop_params=drop,
             transport=self._get_transport,
         )
+        key = None
+        if self._cache is not None:
+            variant = (
+                type(self._counter(kwargs)).__name__,
+                settings.capabilities if settings else None,
+            )
+            key = cache_key(
+                provider_name,
+                model_name,
+                request,
+                api_base=ctx.api_base,
+                extra_body=extra_body,
+                drop_params=drop,
+                variant=variant,
+            )
+            cached = await self._cached(key, docs, top_n, request.return_documents, ctx)
+            if cached is not None:
+                return cached
         if (
             request.instruction is not None
             or request.max_tokens_per_doc
@@ -406,7 +434,52 @@ class AsyncClient:
         prices = self._prices or default_prices()
         sizes = len(texts) if plan is None else [end - start for start, end in plan.batches]
         response.cost = prices.cost(provider_name, model_name, response.usage, documents=sizes)
+        if key is not None:
+            await self._store(key, response)
         return response
+
+    async def _cached(
+        self,
+        key: bytes | None,
+        docs: Sequence[Document],
+        top_n: int | None,
+        return_documents: bool,
+        ctx: ProviderContext,
+    ) -> RerankResponse | None:
+        """The cached answer for ``key``, re-checked and with this call's documents."""
+        if key is None or self._cache is None:
+            return None
+        try:
+            data = await self._cache.get(key)
+        except Exception:
+            logger.warning("the response cache failed to read; calling the provider", exc_info=True)
+            return None
+        response = None if data is None else decode_entry(data)
+        if response is None:
+            return None
+        response.results = finalize_results(
+            response.results,
+            docs,
+            top_n=top_n,
+            return_documents=return_documents,
+            provider=ctx.provider,
+            model=ctx.model,
+        )
+        return response
+
+    async def _store(self, key: bytes, response: RerankResponse) -> None:
+        data = encode_entry(response)
+        if data is None or self._cache is None:
+            return
+        try:
+            await self._cache.set(key, data)
+        except Exception:
+            logger.warning("the response cache failed to store an answer", exc_info=True)
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache this client uses (``None``: no caching); see its ``stats``."""
+        return self._cache
 
     async def rerank_many(
         self,

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rerankit._cache import ResponseCache
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rerankit._cache import ResponseCache
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError
@@ -48,6 +49,8 @@ class Client:
             error (inline: keep them quick).
         prices: price overrides (``{"cohere/rerank-v3.5": {"per_search_unit": 0.0015}}``), a
             JSON price file, or a ``PriceTable``; ``response.cost`` is computed from them.
+        cache: a ``MemoryCache`` or ``SQLiteCache`` (any ``ResponseCache``): identical calls
+            are answered from it without a request. The caller owns it (it is not closed).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Client:
         fallbacks: Sequence[FallbackSpec] | Mapping[str, Sequence[FallbackSpec]] | None = None,
         hooks: Sequence[EventHook] | None = None,
         prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._async = AsyncClient(
             providers=providers,
@@ -79,6 +83,7 @@ class Client:
             fallbacks=fallbacks,
             hooks=hooks,
             prices=prices,
+            cache=cache,
         )
         adopt(self, self._async)
 
