@@ -34,6 +34,8 @@ __all__ = [
     "cache_key",
     "decode_entry",
     "encode_entry",
+    "lookup",
+    "store",
 ]
 
 logger = logging.getLogger("rerankit")
@@ -386,3 +388,27 @@ def _check_ttl(ttl: object) -> float | None:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
         raise ConfigurationError(f"ttl must be a number of seconds > 0 or None, got {ttl!r}")
     return float(ttl)
+
+
+async def lookup(cache: ResponseCache, key: bytes | None) -> RerankResponse | None:
+    """The cached answer for ``key`` (fresh objects, without documents), or ``None``; a cache
+    that fails to read is logged and treated as a miss."""
+    if key is None:
+        return None
+    try:
+        data = await cache.get(key)
+    except Exception:
+        logger.warning("the response cache failed to read; calling the provider", exc_info=True)
+        return None
+    return None if data is None else decode_entry(data)
+
+
+async def store(cache: ResponseCache, key: bytes, response: RerankResponse) -> None:
+    """Keep ``response`` under ``key``; a cache that fails to write is logged, never raised."""
+    data = encode_entry(response)
+    if data is None:
+        return
+    try:
+        await cache.set(key, data)
+    except Exception:
+        logger.warning("the response cache failed to store an answer", exc_info=True)

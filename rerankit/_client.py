@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rerankit._cache import ResponseCache, cache_key, decode_entry, encode_entry
+from rerankit._cache import ResponseCache, cache_key, lookup, store
 from rerankit._cost import PricesSpec, PriceTable, default_prices, resolve_prices
 from rerankit._dispatch import resolve_model
 from rerankit._errors import APIError, ConfigurationError, RerankitError
-from rerankit._events import EventHook, Monitor
+from rerankit._events import EventHook, Watchers
 from rerankit._execute import call_with_retries, run_batches, sum_usage
-from rerankit._fallback import (
-    Fallback,
-    FallbackSpec,
-    falls_back,
-    parse_chain,
-    parse_client_fallbacks,
-)
+from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
 from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
 from rerankit._plan import collect_batches, finalize_results, plan_requests
@@ -36,7 +29,6 @@ from rerankit._prepare import (
     merged_headers,
     split_options,
 )
-from rerankit._ratelimit import RateLimiter
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, to_settings
@@ -118,8 +110,8 @@ class AsyncClient:
         self._per_call_batches = check_positive_int("batch_concurrency", batch_concurrency) or 8
         self._max_batches = check_positive_int("max_batch_concurrency", max_batch_concurrency) or 32
         self._shared_batches: asyncio.Semaphore | None = None
-        self._fallbacks = parse_client_fallbacks(fallbacks)
-        self._hooks = _check_hooks(hooks)
+        self._fallbacks = ClientFallbacks(fallbacks)
+        self._watchers = Watchers(hooks)
         self._prices = None if prices is None else resolve_prices(prices)
         if cache is not None and not isinstance(cache, ResponseCache):
             raise ConfigurationError(
@@ -127,7 +119,6 @@ class AsyncClient:
                 f"got {type(cache).__name__}"
             )
         self._cache = cache
-        self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         self._transport: Transport | None = None
         self._instances: dict[type[Provider], Provider] = {}
         self._closed = False
@@ -214,7 +205,7 @@ class AsyncClient:
             ``provider``/``model`` name the model that answered, ``fallback_from`` the ones
             that failed before it.
         """
-        chain = self._fallback_chain(model, provider or custom_llm_provider, fallbacks)
+        chain = self._fallbacks.chain(model, provider or custom_llm_provider, fallbacks)
         try:
             return await self._rerank_one(
                 model,
@@ -353,8 +344,16 @@ class AsyncClient:
                 drop_params=drop,
                 variant=variant,
             )
-            cached = await self._cached(key, docs, top_n, request.return_documents, ctx)
+            cached = await lookup(self._cache, key)
             if cached is not None:
+                cached.results = finalize_results(
+                    cached.results,
+                    docs,
+                    top_n=top_n,
+                    return_documents=request.return_documents,
+                    provider=provider_name,
+                    model=model_name,
+                )
                 return cached
         if (
             request.instruction is not None
@@ -382,7 +381,7 @@ class AsyncClient:
                 model=model_name,
             )
         retries = self._retries(kwargs, settings)
-        watch = self._monitors(cls, settings, ctx)
+        watch = self._watchers.for_call(cls, settings, ctx)
         if plan is None:
             monitor = None if watch is None else watch(request, None)
             response = await call_with_retries(
@@ -434,47 +433,9 @@ class AsyncClient:
         prices = self._prices or default_prices()
         sizes = len(texts) if plan is None else [end - start for start, end in plan.batches]
         response.cost = prices.cost(provider_name, model_name, response.usage, documents=sizes)
-        if key is not None:
-            await self._store(key, response)
+        if key is not None and self._cache is not None:
+            await store(self._cache, key, response)
         return response
-
-    async def _cached(
-        self,
-        key: bytes | None,
-        docs: Sequence[Document],
-        top_n: int | None,
-        return_documents: bool,
-        ctx: ProviderContext,
-    ) -> RerankResponse | None:
-        """The cached answer for ``key``, re-checked and with this call's documents."""
-        if key is None or self._cache is None:
-            return None
-        try:
-            data = await self._cache.get(key)
-        except Exception:
-            logger.warning("the response cache failed to read; calling the provider", exc_info=True)
-            return None
-        response = None if data is None else decode_entry(data)
-        if response is None:
-            return None
-        response.results = finalize_results(
-            response.results,
-            docs,
-            top_n=top_n,
-            return_documents=return_documents,
-            provider=ctx.provider,
-            model=ctx.model,
-        )
-        return response
-
-    async def _store(self, key: bytes, response: RerankResponse) -> None:
-        data = encode_entry(response)
-        if data is None or self._cache is None:
-            return
-        try:
-            await self._cache.set(key, data)
-        except Exception:
-            logger.warning("the response cache failed to store an answer", exc_info=True)
 
     @property
     def cache(self) -> ResponseCache | None:
@@ -515,55 +476,6 @@ class AsyncClient:
 
         return await run_many(parsed, call, limit, on_progress)
 
-    def _fallback_chain(
-        self, model: str, provider: str | None, fallbacks: object
-    ) -> tuple[Fallback, ...]:
-        if fallbacks is not None:
-            return parse_chain(fallbacks)
-        if not self._fallbacks:
-            return ()
-        named = model if provider is None else f"{provider}/{model}"
-        return self._fallbacks.get(named, self._fallbacks.get("*", ()))
-
-    def _monitors(
-        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
-    ) -> Callable[[RerankRequest, int | None], Monitor | None] | None:
-        """What watches each request of this call (``None``: nothing to do, the fast path)."""
-        limiter = self._limiter(cls, settings, ctx)
-        if not self._hooks and limiter is None and not logger.isEnabledFor(logging.DEBUG):
-            return None
-        hooks = self._hooks
-
-        def watch(request: RerankRequest, batch: int | None) -> Monitor:
-            tokens = 0
-            if limiter is not None and limiter.counts_tokens:
-                counts = _ESTIMATOR.count([request.query, *request.documents])
-                tokens = counts[0] * len(request.documents) + sum(counts[1:])
-            base = {
-                "provider": ctx.provider,
-                "model": ctx.model,
-                "documents": len(request.documents),
-                "batch": batch,
-            }
-            return Monitor(hooks, limiter, tokens, base)
-
-        return watch
-
-    def _limiter(
-        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
-    ) -> RateLimiter | None:
-        rpm, tpm = cls.default_requests_per_minute, cls.default_tokens_per_minute
-        if settings is not None:
-            rpm = rpm if settings.requests_per_minute is None else settings.requests_per_minute
-            tpm = tpm if settings.tokens_per_minute is None else settings.tokens_per_minute
-        if not rpm and not tpm:
-            return None
-        key = (ctx.provider, _fingerprint(ctx.api_key))
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            limiter = self._limiters[key] = RateLimiter(rpm or None, tpm or None)
-        return limiter
-
     def _counter(self, kwargs: Mapping[str, Any]) -> TokenCounter:
         tokenizer = kwargs.get("tokenizer")
         return check_tokenizer(tokenizer) or self._tokenizer
@@ -587,23 +499,6 @@ class AsyncClient:
         if settings is not None and settings.max_retries is not None:
             return settings.max_retries
         return self._retry_policy.max_retries
-
-
-def _fingerprint(secret: str | None) -> str | None:
-    """A stable, irreversible name for an API key (rate limits are kept per key)."""
-    if secret is None:
-        return None
-    return hashlib.blake2b(secret.encode(), digest_size=8).hexdigest()
-
-
-def _check_hooks(hooks: object) -> tuple[EventHook, ...]:
-    if hooks is None:
-        return ()
-    if callable(hooks):
-        return (hooks,)
-    if not isinstance(hooks, Sequence) or not all(callable(hook) for hook in hooks):
-        raise ConfigurationError("hooks must be a list of callables taking a RerankEvent")
-    return tuple(hooks)
 
 
 _default_clients: dict[

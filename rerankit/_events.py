@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from rerankit._errors import ConfigurationError
 from rerankit._ratelimit import RateLimiter
-from rerankit._types import RerankResponse, Usage
+from rerankit._settings import ProviderSettings
+from rerankit._tokens import TokenEstimator
+from rerankit._types import RerankRequest, RerankResponse, Usage
 
-__all__ = ["EventHook", "Monitor", "RerankEvent"]
+if TYPE_CHECKING:
+    from rerankit.providers._base import Provider, ProviderContext
+
+__all__ = ["EventHook", "Monitor", "RerankEvent", "Watchers"]
 
 logger = logging.getLogger("rerankit")
 
@@ -129,3 +136,76 @@ def _loggable(event: RerankEvent) -> dict[str, Any]:
     if event.usage is not None:
         fields["usage"] = msgspec.structs.asdict(event.usage)
     return fields
+
+
+_ESTIMATOR = TokenEstimator()
+
+
+class Watchers:
+    """A client's hooks and rate limiters (one per provider and API key)."""
+
+    def __init__(self, hooks: object) -> None:
+        self.hooks = _check_hooks(hooks)
+        self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
+
+    def for_call(
+        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
+    ) -> Callable[[RerankRequest, int | None], Monitor] | None:
+        """What watches each request of one call (``None``: nothing to do, the fast path)."""
+        limiter = self.limiter(cls, settings, ctx)
+        if not self.hooks and limiter is None and not logger.isEnabledFor(logging.DEBUG):
+            return None
+        hooks = self.hooks
+
+        def watch(request: RerankRequest, batch: int | None) -> Monitor:
+            tokens = 0
+            if limiter is not None and limiter.counts_tokens:
+                counts = _ESTIMATOR.count([request.query, *request.documents])
+                tokens = counts[0] * len(request.documents) + sum(counts[1:])
+            base = {
+                "provider": ctx.provider,
+                "model": ctx.model,
+                "documents": len(request.documents),
+                "batch": batch,
+            }
+            return Monitor(hooks, limiter, tokens, base)
+
+        return watch
+
+    def limiter(
+        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
+    ) -> RateLimiter | None:
+        """The limiter for this provider and key, from its settings or published defaults."""
+        rpm, tpm = cls.default_requests_per_minute, cls.default_tokens_per_minute
+        if settings is not None:
+            rpm = rpm if settings.requests_per_minute is None else settings.requests_per_minute
+            tpm = tpm if settings.tokens_per_minute is None else settings.tokens_per_minute
+        if not rpm and not tpm:
+            return None
+        key = (ctx.provider, _fingerprint(ctx.api_key))
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = RateLimiter(rpm or None, tpm or None)
+        return limiter
+
+    @property
+    def limiters(self) -> dict[tuple[str, str | None], RateLimiter]:
+        """The limiters made so far, by (provider, key fingerprint)."""
+        return self._limiters
+
+
+def _fingerprint(secret: str | None) -> str | None:
+    """A stable, irreversible name for an API key (rate limits are kept per key)."""
+    if secret is None:
+        return None
+    return hashlib.blake2b(secret.encode(), digest_size=8).hexdigest()
+
+
+def _check_hooks(hooks: object) -> tuple[EventHook, ...]:
+    if hooks is None:
+        return ()
+    if callable(hooks):
+        return (hooks,)
+    if not isinstance(hooks, Sequence) or not all(callable(hook) for hook in hooks):
+        raise ConfigurationError("hooks must be a list of callables taking a RerankEvent")
+    return tuple(hooks)

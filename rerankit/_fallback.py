@@ -10,7 +10,14 @@ import msgspec
 from rerankit._errors import APIError, ConfigurationError
 from rerankit._retry import is_retryable
 
-__all__ = ["Fallback", "FallbackSpec", "falls_back", "parse_chain", "parse_client_fallbacks"]
+__all__ = [
+    "ClientFallbacks",
+    "Fallback",
+    "FallbackSpec",
+    "falls_back",
+    "parse_chain",
+    "parse_client_fallbacks",
+]
 
 
 class Fallback(msgspec.Struct, frozen=True):
@@ -68,3 +75,19 @@ def parse_client_fallbacks(value: object) -> dict[str, tuple[Fallback, ...]]:
 
 def _is_target(value: object) -> bool:
     return isinstance(value, Mapping) and isinstance(value.get("model"), str)
+
+
+class ClientFallbacks:
+    """A client's fallback chains: per model, or ``"*"`` for every model."""
+
+    def __init__(self, spec: object) -> None:
+        self._chains = parse_client_fallbacks(spec)
+
+    def chain(self, model: str, provider: str | None, override: object) -> tuple[Fallback, ...]:
+        """The chain for one call: the call's own ``override`` if given, else the client's."""
+        if override is not None:
+            return parse_chain(override)
+        if not self._chains:
+            return ()
+        named = model if provider is None else f"{provider}/{model}"
+        return self._chains.get(named, self._chains.get("*", ()))

@@ -132,12 +132,12 @@ async def test_limits_are_kept_per_key_and_can_be_turned_off(server: FakeServer)
         async with AsyncClient() as client:
             await client.rerank("limited/m", "q", ["a"], api_key="key-a")
             await client.rerank("limited/m", "q", ["a"], api_key="key-b")
-            assert len(client._limiters) == 2
-            assert all(name == "limited" for name, _ in client._limiters)
-            assert all(key is None or "key" not in key for _, key in client._limiters)
+            assert len(client._watchers.limiters) == 2
+            assert all(name == "limited" for name, _ in client._watchers.limiters)
+            assert all(key is None or "key" not in key for _, key in client._watchers.limiters)
         async with AsyncClient(providers={"limited": {"requests_per_minute": 0}}) as client:
             await client.rerank("limited/m", "q", ["a"])
-            assert client._limiters == {}
+            assert client._watchers.limiters == {}
     finally:
         rerankit.unregister_provider("limited")
 
