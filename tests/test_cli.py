@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import rerankit
 from rerankit.cli import main
+from rerankit.providers.cohere_like import VoyageProvider
+
+from .support import clear_env
 
 FAQ = Path(__file__).parent.parent / "docs" / "examples" / "faq.txt"
 
@@ -64,3 +68,112 @@ def test_errors_go_to_stderr_with_exit_codes(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as info:
         main(["rerank", str(FAQ)])
     assert info.value.code == 2
+
+
+# --- rerank: JSON Lines input -----------------------------------------------------------------
+
+
+def test_rerank_jsonl_with_a_text_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "docs.jsonl"
+    records = [
+        {"id": "a", "body": "Invoices arrive monthly."},
+        {"id": "b", "body": "Open Settings and click Reset password."},
+        {"id": "c", "body": "The router has its own\nsettings page."},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n", encoding="utf-8")
+    args = ["rerank", "-q", "reset password settings", "--jsonl", "--text-field", "body"]
+    assert main([*args, str(path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[2] == "1"
+    assert table[1].endswith("Open Settings and click Reset password.")
+    assert "its own settings page." in table[2]  # newlines shown as spaces
+    assert main([*args, "--json", "-n", "1", str(path)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["results"][0]["document"] == records[1]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "docs.jsonl:2: not valid JSON"),
+        ('["a list"]', "docs.jsonl:2: expected a JSON object"),
+        ('{"title": "no text"}', "docs.jsonl:2: no string field 'text'"),
+        ('{"text": 5}', "docs.jsonl:2: no string field 'text'"),
+    ],
+)
+def test_rerank_jsonl_bad_line_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "fine"}\n' + line + "\n", encoding="utf-8")
+    assert main(["rerank", "-q", "x", "--jsonl", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ([], ["rerank"], ["batch"], ["providers"], ["serve"]):
+        with pytest.raises(SystemExit) as info:
+            main([*command, "--help"])
+        assert info.value.code == 0
+        assert "usage: rerankit" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("rerankit ")
+    with pytest.raises(SystemExit) as info:
+        main(["nonsense"])
+    assert info.value.code == 2
+
+
+# --- providers --------------------------------------------------------------------------------
+
+
+def test_providers_shows_credentials_by_name_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "sk-very-secret-value-123"
+    clear_env(monkeypatch, VoyageProvider)
+    monkeypatch.setenv("CO_API_KEY", secret)
+    monkeypatch.setenv("COHERE_API_BASE", "https://user:pw@cohere.internal")
+    assert main(["providers"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert set(rows) == set(rerankit.available_providers())
+    assert rows["cohere"].split()[1:4] == ["rerankit", "yes", "CO_API_KEY"]
+    assert "COHERE_API_BASE set" in rows["cohere"]
+    assert "missing: VOYAGE_API_KEY" in rows["voyage"]
+    assert rows["local"].split()[1:3] == ["rerankit", "yes"]
+    assert "AWS credential chain" in rows["bedrock"]
+    assert secret not in out
+    assert "pw@" not in out
+
+    assert main(["providers", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out
+    listed = {row["name"]: row for row in json.loads(out)}
+    cohere = listed["cohere"]
+    assert cohere["distribution"] == "rerankit"
+    assert cohere["ready"] is True
+    assert cohere["api_key"] == {
+        "env": ["COHERE_API_KEY", "CO_API_KEY"],
+        "set": "CO_API_KEY",
+        "required": True,
+    }
+    assert listed["voyage"]["ready"] is False
+    assert listed["bedrock"]["ready"] is None
+
+
+def test_providers_names_plugins_and_broken_ones(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rerankit import _registry
+
+    monkeypatch.setattr(
+        _registry, "_claims", {"broken": {"rerankit-broken": "no_such_module:Provider"}}
+    )
+    monkeypatch.setattr(_registry, "_loaded", {})
+    assert main(["providers", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["name"] == "broken"
+    assert row["distribution"] == "rerankit-broken"
+    assert row["ready"] is False
+    assert "failed to load" in row["error"]

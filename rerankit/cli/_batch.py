@@ -1,0 +1,239 @@
+"""``rerankit batch``: JSON Lines of jobs in, JSON Lines of results out; resumable."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rerankit.cli._common import (
+    DEFAULT_MODEL,
+    EXIT_ERROR,
+    EXIT_OK,
+    UsageError,
+    error,
+    positive_int,
+    wrap,
+)
+from rerankit.cli._jobs import (
+    InvalidJob,
+    Job,
+    JobKey,
+    error_line,
+    job_key,
+    parse_job,
+    success_line,
+)
+from rerankit.cli._progress import Progress
+from rerankit.cli._resume import resume
+
+__all__ = ["add_parser", "run", "run_jobs"]
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "batch",
+        help="rerank many queries: JSON Lines of jobs in, JSON Lines of results out",
+        description=wrap(
+            'Rerank every job of INPUT, a JSON Lines file of {"query": ..., "documents": [...]} '
+            'objects (optionally with "top_n" and an "id"); - reads standard input. One result '
+            "line is written per job as it finishes, with the job's line number and id. "
+            "Re-running with the same --output skips the jobs it already holds results for and "
+            "runs failed ones again."
+        ),
+        epilog=(
+            "examples:\n  rerankit batch jobs.jsonl -o results.jsonl\n"
+            "  rerankit batch -m cohere/rerank-v3.5 -c 16 --progress jobs.jsonl -o out.jsonl"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "input", metavar="INPUT", help="jobs, one JSON object per line; - for stdin"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default="-",
+        help="where results go (default: standard output); an existing file is resumed",
+    )
+    parser.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL, help=f"provider/model (default: {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "-n", "--top-n", type=positive_int, default=None, help="keep the best N (unless a job says)"
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=positive_int,
+        default=8,
+        help="jobs in flight at once (default: 8)",
+    )
+    parser.add_argument(
+        "--documents",
+        action="store_true",
+        help="include each result's document in the output (default: index and score only)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on standard error (default: when it is a terminal)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rerankit.server._routes import check_model
+
+    output = None if args.output == "-" else Path(args.output)
+    source = None if args.input == "-" else Path(args.input)
+    if source is not None and not source.is_file():
+        raise UsageError(f"cannot read {source}: no such file")
+    if source is not None and output is not None and output.exists() and source.samefile(output):
+        raise UsageError("the output file is the input file; choose another --output")
+    check_model(args.model)  # unknown provider or missing key: fail before any job
+    resumed = resume(output) if output is not None else None
+    if resumed is not None and resumed.done:
+        again = f"; {resumed.retried} failed jobs run again" if resumed.retried else ""
+        error(f"resuming {output}: {len(resumed.done)} jobs already done{again}")
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = Progress(sys.stderr, _count(source)) if show else None
+    try:
+        with _open_output(output) as out:
+            failed = asyncio.run(
+                run_jobs(
+                    _lines(source),
+                    out,
+                    args.model,
+                    concurrency=args.concurrency,
+                    top_n=args.top_n,
+                    return_documents=args.documents,
+                    done=resumed.done if resumed is not None else set(),
+                    progress=progress,
+                )
+            )
+    finally:
+        if progress is not None:
+            progress.close()
+    if failed:
+        where = args.output if output is not None else "the output"
+        error(f"{failed} jobs failed; their error lines are in {where}")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+async def run_jobs(
+    lines: Iterable[bytes],
+    out: BinaryIO,
+    model: str,
+    *,
+    concurrency: int = 8,
+    top_n: int | None = None,
+    return_documents: bool = False,
+    done: set[JobKey] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Rerank the job on each line, ``concurrency`` at a time, writing each result line to
+    ``out`` as it finishes; jobs whose key is in ``done`` are skipped. Returns the failures."""
+    from rerankit._client import AsyncClient
+
+    done = done or set()
+    queue: asyncio.Queue[tuple[int, Job] | None] = asyncio.Queue(maxsize=2 * concurrency)
+    failed = 0
+
+    def write(record: bytes, *, ok: bool) -> None:
+        nonlocal failed
+        out.write(record)
+        out.flush()
+        failed += not ok
+        if progress is not None:
+            progress.update(done=1, failed=int(not ok))
+
+    async def worker(client: AsyncClient) -> None:
+        while (item := await queue.get()) is not None:
+            number, job = item
+            try:
+                response = await client.rerank(
+                    model,
+                    job.query,
+                    job.documents,
+                    top_n=job.top_n if job.top_n is not None else top_n,
+                    return_documents=return_documents,
+                )
+            except Exception as exc:  # RerankitError, or a bug: either way the job failed
+                write(error_line(number, job.id, exc), ok=False)
+            else:
+                write(success_line(number, job.id, response), ok=True)
+
+    async with AsyncClient() as client:
+        workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
+        try:
+            seen: set[JobKey] = set()
+            for number, raw in enumerate(lines, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    job = parse_job(raw)
+                except InvalidJob as exc:
+                    write(error_line(number, exc.job_id, exc), ok=False)
+                    continue
+                key = job_key(job.id, number)
+                if key in seen:
+                    duplicate = InvalidJob(f"invalid job: duplicate id {job.id!r}")
+                    write(error_line(number, job.id, duplicate), ok=False)
+                    continue
+                seen.add(key)
+                if key in done:
+                    if progress is not None:
+                        progress.update(skipped=1)
+                    continue
+                await queue.put((number, job))
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+    return failed
+
+
+def _lines(source: Path | None) -> Iterator[bytes]:
+    if source is None:
+        yield from sys.stdin.buffer.read().splitlines()
+        return
+    try:
+        with source.open("rb") as handle:
+            yield from handle
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+
+
+def _count(source: Path | None) -> int | None:
+    """Jobs in the input, for the progress bar (``None`` for standard input)."""
+    if source is None:
+        return None
+    try:
+        with source.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def _open_output(path: Path | None) -> Iterator[BinaryIO]:
+    """Standard output, or ``path`` opened for appending (results of earlier runs stay)."""
+    if path is None:
+        yield sys.stdout.buffer
+        return
+    try:
+        handle = path.open("ab")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    with handle:
+        yield handle

@@ -1,0 +1,88 @@
+"""From the config to what the server serves: one ``Route`` per public model name, checked at
+start-up (known providers, valid options, credentials present) so requests never find out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rerankit._dispatch import resolve_model
+from rerankit._errors import ConfigurationError, RerankitError
+from rerankit._fallback import Fallback, parse_chain
+from rerankit._prepare import api_base, api_key, split_options
+from rerankit._registry import load_provider
+from rerankit._settings import ProviderSettings, to_settings
+from rerankit.server._config import ServerConfig
+
+__all__ = ["Route", "build_routes", "check_model", "provider_settings"]
+
+
+class Route:
+    """A public model name and everything a request for it needs."""
+
+    __slots__ = ("fallbacks", "max_body_bytes", "max_documents", "model", "name", "options")
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        fallbacks: tuple[Fallback, ...],
+        max_documents: int,
+        max_body_bytes: int,
+        options: dict[str, Any],
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.fallbacks = fallbacks
+        self.max_documents = max_documents
+        self.max_body_bytes = max_body_bytes
+        self.options = options
+
+
+def provider_settings(config: ServerConfig) -> dict[str, ProviderSettings]:
+    """The ``[providers.*]`` tables as ``ProviderSettings`` (never with a key: see config)."""
+    try:
+        return {name: to_settings(name, table) for name, table in config.providers.items()}
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"[providers]: {exc}") from None
+
+
+def build_routes(
+    config: ServerConfig, settings: Mapping[str, ProviderSettings]
+) -> dict[str, Route]:
+    """One checked ``Route`` per ``[models.*]`` table."""
+    server = config.server
+    routes = {}
+    for name, table in config.models.items():
+        try:
+            check_model(table.model, table.options, settings)
+            chain = parse_chain(table.fallbacks, f"models.{name}.fallbacks")
+            for fallback in chain:
+                check_model(fallback.model, fallback.options, settings)
+        except RerankitError as exc:
+            raise ConfigurationError(f"model {name!r}: {exc}") from None
+        routes[name] = Route(
+            name,
+            table.model,
+            chain,
+            table.max_documents or server.max_documents,
+            table.max_body_bytes or server.max_body_bytes,
+            dict(table.options),
+        )
+    return routes
+
+
+def check_model(
+    model: str,
+    options: Mapping[str, Any] | None = None,
+    settings: Mapping[str, ProviderSettings] | None = None,
+) -> None:
+    """Raise a ``RerankitError`` unless ``model`` can be called: its provider loads, its options
+    are the provider's, and its key and base URL are configured (values are never shown)."""
+    options = dict(options or {})
+    provider, _ = resolve_model(model)
+    cls = load_provider(provider)
+    provider_settings = (settings or {}).get(provider)
+    split_options(options, cls, provider, provider_settings, drop=False)
+    api_key(options, provider_settings, cls, provider)
+    api_base(options, provider_settings, cls, provider)
