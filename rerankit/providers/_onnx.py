@@ -194,7 +194,7 @@ class Session:
         feeds: dict[str, npt.NDArray[Any]] = {}
         for name, dtype in self.inputs.items():
             array = (
-                np.broadcast_to(np.arange(width, dtype=np.int64), ids.shape)
+                np.tile(np.arange(width, dtype=np.int64), (len(encodings), 1))
                 if name == "position_ids"
                 else arrays[name]
             )
@@ -210,10 +210,26 @@ def load_session(path: Path, threads: int) -> Session:
     return cached(("session", path, threads), lambda: Session(path, threads))
 
 
-def length_batches(encodings: Sequence[Encoding], batch_size: int) -> list[list[int]]:
-    """Indexes of ``encodings`` in batches of similar length, so little padding is needed."""
+def length_batches(
+    encodings: Sequence[Encoding], batch_size: int, max_tokens: int
+) -> list[list[int]]:
+    """Indexes of ``encodings`` in batches of similar length, so little padding is needed.
+
+    A batch holds at most ``batch_size`` items and, padded to its longest item, at most
+    ``max_tokens`` tokens (a longer item goes alone).
+    """
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i]))
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for index in order:
+        width = len(encodings[index])  # the longest so far: lengths only grow
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * width > max_tokens):
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 # --------------------------------------------------------------------------- tokenizers

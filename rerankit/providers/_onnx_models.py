@@ -53,6 +53,7 @@ class CrossEncoder:
         self.encoder = load_encoder(files.tokenizer, config.pad_token_id)
         self.max_length = config.max_length("cross-encoder", options.max_length, where)
         self.batch_size = options.batch_size
+        self.max_batch_tokens = options.max_batch_tokens
         self.output = self.session.output(("logits",), (2, 1), "relevance logits")
         shape = self.session.outputs[self.output]
         width = shape[1] if len(shape) == 2 else 1
@@ -74,7 +75,7 @@ class CrossEncoder:
             self.encoder.pairs, query, documents, self.max_length, document_tokens
         )
         scores = np.empty(len(pairs), dtype=np.float64)
-        for batch in length_batches(pairs, self.batch_size):
+        for batch in length_batches(pairs, self.batch_size, self.max_batch_tokens):
             scores[batch] = await run_in_thread(
                 self._run, [pairs[i] for i in batch], inference=True
             )
@@ -145,6 +146,7 @@ class BiEncoder:
         if self.limit < 1:
             raise ConfigurationError(f"{where}: max_length={self.max_length} leaves no room")
         self.batch_size = options.batch_size
+        self.max_batch_tokens = options.max_batch_tokens
         self.output = self.session.output(
             ("sentence_embedding", "last_hidden_state", "token_embeddings"), (3, 2), "embeddings"
         )
@@ -180,7 +182,7 @@ class BiEncoder:
             encodings = await run_in_thread(
                 self.encoder.singles, [text for text, _ in missing], [n for _, n in missing]
             )
-            for batch in length_batches(encodings, self.batch_size):
+            for batch in length_batches(encodings, self.batch_size, self.max_batch_tokens):
                 vectors = await run_in_thread(
                     self._run, [encodings[i] for i in batch], inference=True
                 )
