@@ -374,14 +374,16 @@ def test_bad_options_are_configuration_errors(model_dir: Path) -> None:
         rerankit.rerank(model, QUERY, DOCS, extra_body={"x": 1})
 
 
+@pytest.mark.parametrize("missing", ["onnxruntime", "tokenizers", "numpy"])
 def test_a_missing_extra_says_how_to_install_it(
-    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, missing, None)
     for name in ("rerankit.providers._onnx", "rerankit.providers._onnx_models"):
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(rerankit.ConfigurationError, match=r"pip install 'rerankit\[local\]'"):
         rerankit.rerank(f"local/cross-encoder:{model_dir}", QUERY, DOCS)
+    assert rerankit.rerank("local/bm25", QUERY, DOCS).results  # needs none of them
 
 
 def test_import_rerankit_and_bm25_load_no_neural_dependency() -> None:

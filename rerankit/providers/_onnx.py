@@ -24,7 +24,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 
 from rerankit._errors import ConfigurationError
-from rerankit.providers._onnx_config import MAX_THREADS_BY_DEFAULT
+from rerankit.providers._onnx_config import MAX_THREADS_BY_DEFAULT, missing_extra
 
 try:
     import numpy as np
@@ -32,10 +32,7 @@ try:
     import onnxruntime as ort
     from tokenizers import Encoding, Tokenizer
 except ImportError as exc:
-    raise ConfigurationError(
-        "local cross-encoder and bi-encoder models need onnxruntime, tokenizers and numpy "
-        f"({exc.name or exc} could not be imported): pip install 'rerankit[local]'"
-    ) from exc
+    raise missing_extra(exc.name) from exc
 
 __all__ = [
     "Session",

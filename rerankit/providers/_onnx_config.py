@@ -17,6 +17,7 @@ from typing import Any, Literal
 from rerankit._errors import ConfigurationError
 
 __all__ = [
+    "EXTRA_MODULES",
     "KINDS",
     "Kind",
     "ModelConfig",
@@ -24,6 +25,7 @@ __all__ = [
     "NeuralOptions",
     "check_options",
     "find_files",
+    "missing_extra",
     "read_config",
     "resolve_model",
 ]
@@ -62,6 +64,18 @@ _ACTIVATIONS = ("sigmoid", "none")
 _POOLINGS = ("mean", "cls", "max")
 _ROBERTA_LIKE = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "longformer"})
 """Model types whose position ids start after the padding id, leaving fewer usable positions."""
+
+EXTRA_MODULES = frozenset({"numpy", "onnxruntime", "tokenizers"})
+"""What ``pip install 'rerankit[local]'`` brings, imported on first use of a neural model."""
+
+
+def missing_extra(name: str | None) -> ConfigurationError:
+    """The error for a neural model used without the ``local`` extra installed."""
+    return ConfigurationError(
+        "local cross-encoder and bi-encoder models need onnxruntime, tokenizers and numpy "
+        f"({name} could not be imported): pip install 'rerankit[local]'"
+    )
+
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_BATCH_TOKENS = 1024

@@ -8,7 +8,13 @@ from rerankit._errors import ConfigurationError
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
 from rerankit.providers._bm25 import bm25_scores
-from rerankit.providers._onnx_config import NEURAL_OPTIONS, check_options, resolve_model
+from rerankit.providers._onnx_config import (
+    EXTRA_MODULES,
+    NEURAL_OPTIONS,
+    check_options,
+    missing_extra,
+    resolve_model,
+)
 
 __all__ = ["LocalProvider"]
 
@@ -74,8 +80,12 @@ class LocalProvider(Provider):
         where = f"local/{request.model}"
         call_options = {k: v for k, v in request.options.items() if k in NEURAL_OPTIONS}
         options = check_options({**model_options, **call_options}, where)
-        from rerankit.providers._onnx_models import score  # onnxruntime: on first use only
-
+        try:  # onnxruntime, tokenizers and numpy: imported on first use only
+            from rerankit.providers._onnx_models import score
+        except ImportError as exc:
+            if exc.name not in EXTRA_MODULES:
+                raise
+            raise missing_extra(exc.name) from exc
         scores, score_kind = await score(
             kind,
             source,
