@@ -72,7 +72,7 @@ def prepare_documents(
     fields = _check_rank_fields(rank_fields)
     docs: list[Document] = documents if isinstance(documents, list) else list(documents)
     texts: list[str] = docs  # type: ignore[assignment]
-    if all(type(doc) is str for doc in docs):
+    if not docs or set(map(type, docs)) == {str}:
         return docs, texts, fields
     texts = []
     for position, doc in enumerate(docs):

@@ -9,6 +9,7 @@ maps each batch's answer back to the caller's documents, a document scoring as i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from operator import attrgetter
 
@@ -242,11 +243,55 @@ def finalize_results(
     of range or repeated, or a score that is not a finite number; with ``expect_all``, also when
     a document has no result.
     """
-    count = len(documents)
+    checked = _checked_fast(results, len(documents), expect_all)
+    if checked is None:  # something is off: the careful pass names it
+        checked = _checked(results, len(documents), expect_all, provider, model)
+    # ``checked`` is in ascending index order, and a stable sort keeps ties in that order.
+    checked.sort(key=_score, reverse=True)
+    if top_n is not None and top_n < len(checked):
+        del checked[top_n:]
+    if return_documents:
+        for result in checked:
+            doc = documents[result.index]
+            result.document = {"text": doc} if isinstance(doc, str) else doc
+    else:
+        for result in checked:
+            result.document = None
+    return checked
+
+
+_index = attrgetter("index")
+
+
+def _checked_fast(
+    results: Sequence[RerankResult], count: int, expect_all: bool
+) -> list[RerankResult] | None:
+    """``results`` in ascending index order when all is well (checked in bulk), else ``None``."""
+    if not results:
+        return None if expect_all and count else []
+    if set(map(type, results)) != {RerankResult}:
+        return None
+    indexes = list(map(_index, results))
+    scores = list(map(_score, results))
+    if set(map(type, indexes)) != {int} or set(map(type, scores)) != {float}:
+        return None
+    if min(indexes) < 0 or max(indexes) >= count or len(set(indexes)) != len(indexes):
+        return None
+    if not all(map(math.isfinite, scores)) or (expect_all and len(indexes) != count):
+        return None
+    ordered = list(results)
+    ordered.sort(key=_index)
+    return ordered
+
+
+def _checked(
+    results: Sequence[RerankResult], count: int, expect_all: bool, provider: str, model: str
+) -> list[RerankResult]:
+    """``results`` in ascending index order, each checked; raises on the first problem."""
     slots: list[RerankResult | None] = [None] * count
     found = 0
     for position, result in enumerate(results):
-        if type(result) is not RerankResult and not isinstance(result, RerankResult):
+        if not isinstance(result, RerankResult):
             raise _invalid(provider, model, f"result {position} is not a RerankResult: {result!r}")
         index = result.index
         if type(index) is not int or not 0 <= index < count:
@@ -260,27 +305,13 @@ def finalize_results(
             if isinstance(score, bool) or not isinstance(score, (int, float)):
                 raise _invalid(provider, model, f"score {score!r} of index {index} is not a number")
             result.relevance_score = score = float(score)
-        if score - score != 0.0:  # inf or nan
+        if not math.isfinite(score):
             raise _invalid(provider, model, f"score {score!r} of index {index} is not finite")
         slots[index] = result
         found += 1
     if found != count and expect_all:
         raise _invalid(provider, model, f"no score for document index {slots.index(None)}")
-    checked: list[RerankResult] = (
-        slots if found == count else [r for r in slots if r is not None]  # type: ignore[assignment]
-    )
-    # ``checked`` is in ascending index order, and a stable sort keeps ties in that order.
-    checked.sort(key=_score, reverse=True)
-    if top_n is not None and top_n < len(checked):
-        del checked[top_n:]
-    if return_documents:
-        for result in checked:
-            doc = documents[result.index]
-            result.document = {"text": doc} if isinstance(doc, str) else doc
-    else:
-        for result in checked:
-            result.document = None
-    return checked
+    return [r for r in slots if r is not None]
 
 
 def _invalid(provider: str, model: str, detail: str) -> ResponseValidationError:
