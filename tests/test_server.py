@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,7 +172,7 @@ def test_cohere_sdk_v1_matches_rerankit(co: cohere.Client) -> None:
     direct = rerankit.rerank("local/bm25", QUERY, DOCS, top_n=3)
     assert ranking(answer.results) == ranking(direct.results)
     assert [r.document.text for r in answer.results] == [DOCS[r.index] for r in direct.results]
-    assert answer.id
+    assert uuid.UUID(answer.id).version == 4
     assert answer.meta.api_version.version == "1"
     assert answer.meta.billed_units.search_units == 1
 

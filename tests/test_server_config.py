@@ -176,3 +176,13 @@ def test_importing_the_server_package_does_not_import_aiohttp_web() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_the_documented_config_example_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "server.md").read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("COHERE_API_KEY", API_KEY)
+    monkeypatch.setenv("VOYAGE_API_KEY", API_KEY)
+    config = parse_config(example, "docs/server.md")
+    assert config.models["rerank-v3.5"].fallbacks == ["voyage/rerank-2.5", "local/bm25"]
+    create_app(config)

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from rerankit._errors import ConfigurationError
 from rerankit.cli._common import EXIT_OK, UsageError, wrap
 
 __all__ = ["add_parser", "run"]
@@ -59,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve(config, host=args.host, port=args.port))
     except OSError as exc:  # the address is in use, or not ours to bind
-        raise UsageError(f"cannot listen: {exc.strerror or exc}") from None
+        raise ConfigurationError(f"cannot listen: {exc.strerror or exc}") from None
     return EXIT_OK

@@ -122,7 +122,8 @@ class _Service:
             return _error(failure)
         except RerankitError as exc:
             mapped = to_request_error(exc, public)
-            logger.warning("rerank of model %r failed: %s %s", public, mapped.status, exc)
+            level = logging.WARNING if mapped.status >= 500 else logging.DEBUG
+            logger.log(level, "rerank of model %r failed: %s %s", public, mapped.status, exc)
             return _error(mapped)
         except Exception:
             logger.exception("unexpected error serving %s %s", request.method, request.path)

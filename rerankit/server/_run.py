@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+import msgspec
 from aiohttp import web
 
 from rerankit.server._app import create_app
@@ -34,9 +35,13 @@ async def serve(
     ``server.shutdown_timeout`` seconds), then closes the upstream connection pool.
     ``on_ready`` gets the base URL (``http://host:port``) once the socket is bound.
     """
+    overrides = {
+        name: value for name, value in (("host", host), ("port", port)) if value is not None
+    }
+    if overrides:
+        server = msgspec.structs.replace(config.server, **overrides)
+        config = msgspec.structs.replace(config, server=server)
     settings = config.server
-    host = settings.host if host is None else host
-    port = settings.port if port is None else port
     app = create_app(config)
     runner = web.AppRunner(
         app,
@@ -50,7 +55,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     installed = _on_signals(loop, stop.set)
     try:
-        site = web.TCPSite(runner, host, port, backlog=1024)
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
         await site.start()
         bound = runner.addresses[0]
         url = f"http://{_url_host(bound[0])}:{bound[1]}"
