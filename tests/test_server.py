@@ -264,6 +264,29 @@ async def test_rerankit_cohere_compatible_and_cohere_providers(server: ServerThr
     assert compatible.results[0].document == {"text": DOCS[direct.results[0].index]}
 
 
+@pytest.mark.parametrize(
+    ("provider", "suffix"),
+    [
+        ("jina_ai", "/v1"),
+        ("together_ai", "/v1"),
+        ("litellm_proxy", ""),
+        ("infinity", ""),
+        ("hosted_vllm", "/v1"),
+        ("siliconflow", "/v1"),
+        ("cohere_compatible", ""),
+    ],
+)
+@pytest.mark.anyio
+async def test_rerankit_cohere_shaped_providers(
+    server: ServerThread, provider: str, suffix: str
+) -> None:
+    providers = {provider: {"api_base": server.url + suffix, "api_key": CLIENT_KEY}}
+    async with rerankit.AsyncClient(providers=providers, max_retries=0) as client:
+        answer = await client.rerank(f"{provider}/rerank-english-v3.0", QUERY, DOCS, top_n=3)
+    direct = rerankit.rerank("local/bm25", QUERY, DOCS, top_n=3)
+    assert ranking(answer.results) == ranking(direct.results)
+
+
 # --- fallbacks and upstream failures ----------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ CLIENT_KEY = web.AppKey("rerankit_client", AsyncClient)
 """The application's ``AsyncClient``, created at start-up and closed after the last request."""
 
 _JSON = "application/json"
-_RERANK_PATHS = ("/v1/rerank", "/v2/rerank")
+_RERANK_PATHS = ("/v1/rerank", "/v2/rerank", "/rerank")
 _KNOWN_PATHS = {*_RERANK_PATHS, "/v1/models", "/health"}
 _HEALTH = b'{"status":"ok"}'
 
@@ -46,6 +46,7 @@ def create_app(config: ServerConfig) -> web.Application:
     service = _Service(config)
     app = web.Application(client_max_size=service.max_body_bytes)
     app.router.add_post("/v1/rerank", service.rerank_v1)
+    app.router.add_post("/rerank", service.rerank_v1)  # the route of LiteLLM's proxy, vLLM...
     app.router.add_post("/v2/rerank", service.rerank_v2)
     app.router.add_get("/v1/models", service.models)
     app.router.add_get("/health", service.health)
