@@ -429,6 +429,19 @@ def test_auth_is_required(server: ServerThread, headers: dict[str, str], message
         assert ok.status_code == 200
 
 
+def test_a_chunked_body_over_the_limit_is_refused(http: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model": "rerank-english-v3.0", "query": "q", "documents": ["'
+        for _ in range(30):
+            yield b"x" * 1000
+        yield b'"]}'
+
+    answer = http.post("/v2/rerank", content=chunks())
+    assert answer.status_code == 413
+    assert "request body too large" in answer.json()["message"]
+    assert http.post("/v2/rerank", json=GOOD).status_code == 200
+
+
 def test_routes_and_methods(http: httpx.Client) -> None:
     wrong_method = http.get("/v1/rerank")
     assert wrong_method.status_code == 405
