@@ -83,6 +83,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def load(session: nox.Session) -> None:
+    """Run the load and fault benchmark (arguments go to benchmarks/load.py)."""
+    install(session)
+    session.run("python", "benchmarks/load.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench_local(session: nox.Session) -> None:
     """Benchmark the local ONNX rerankers against sentence-transformers on the same model.
 

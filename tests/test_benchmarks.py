@@ -77,3 +77,24 @@ def test_batching_benchmark_runs_and_reports_every_case() -> None:
         for key in ("wall_s", "ideal_s", "floor_s", "ratio", "floor_ratio"):
             assert positive(data[key]), (case, key)
         assert all(positive(row["peak_bytes_per_document"]) for row in data["memory"])
+
+
+@pytest.mark.slow
+def test_load_benchmark_runs_and_leaves_nothing_behind() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--calls", "600", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["failed"] == []
+    assert sum(report["outcomes"].values()) == 600
+    assert report["outcomes"]["ok"] > 0
+    assert positive(report["throughput_calls_per_s"])
+    assert all(positive(report["latency_ms"][key]) for key in ("p50", "p95", "p99", "max"))
+    assert report["server"]["requests"] >= 600
+    left = report["left_over"]
+    assert left["server_in_flight"] == left["sockets_after_close"] == left["tasks_after_close"] == 0

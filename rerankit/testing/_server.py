@@ -56,13 +56,17 @@ class FakeServer:
     """An HTTP server on 127.0.0.1 that answers every request with ``handler``.
 
     ``fail(*replies)`` queues replies served, in order, before the handler is asked again.
-    ``received`` lists every request; ``cancelled`` counts requests whose client went away
-    before the answer was sent.
+    ``received`` lists every request and ``connections`` every client address (both stay empty
+    with ``record=False``, for long runs); ``requests`` counts requests, ``in_flight`` those
+    not answered yet, and ``cancelled`` those whose client went away before the answer was sent.
     """
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, record: bool = True) -> None:
         self.handler = handler
+        self.record = record
         self.received: list[ReceivedRequest] = []
+        self.requests = 0
+        self.in_flight = 0
         self.cancelled = 0
         self.connections: set[tuple[str, int]] = set()
         self._faults: deque[Reply] = deque()
@@ -78,6 +82,18 @@ class FakeServer:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``, without a trailing slash."""
         return f"http://127.0.0.1:{self.port}"
+
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (0 when it is not running)."""
+        loop, runner = self._loop, self._runner
+        if loop is None or runner is None or runner.server is None or loop.is_closed():
+            return 0
+        server = runner.server
+
+        async def count() -> int:
+            return len(server.connections)
+
+        return asyncio.run_coroutine_threadsafe(count(), loop).result(10)
 
     def fail(self, *replies: Reply) -> None:
         """Serve ``replies`` to the next requests, before the handler."""
@@ -137,6 +153,20 @@ class FakeServer:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+        try:
+            return await self._answer(request)
+        except asyncio.CancelledError:
+            with self._lock:
+                self.cancelled += 1
+            raise
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         received = ReceivedRequest(
             method=request.method,
@@ -147,19 +177,15 @@ class FakeServer:
             peer=tuple(peer[:2]) if peer else None,
         )
         with self._lock:
-            self.received.append(received)
-            if received.peer:
-                self.connections.add(received.peer)
+            if self.record:
+                self.received.append(received)
+                if received.peer:
+                    self.connections.add(received.peer)
             reply = self._faults.popleft() if self._faults else None
         if reply is None:
             reply = self.handler(received)
-        try:
-            if reply.delay:
-                await asyncio.sleep(reply.delay)
-        except asyncio.CancelledError:
-            with self._lock:
-                self.cancelled += 1
-            raise
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
         if reply.reset:
             if request.transport is not None:
                 request.transport.abort()
