@@ -6,7 +6,8 @@ This module imports aiohttp, so the client imports it only on the first HTTP cal
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import os
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
@@ -27,10 +28,12 @@ USER_AGENT = f"rerankit/{__version__}"
 _MAX_ERROR_BODY = 2000
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-trace-id")
 _abandoned: list[object] = []
-"""Sessions bound to a loop that no longer runs here (closed, or left behind by fork).
-
-Touching them could act on the parent's sockets, so they are kept, never closed or collected.
-"""
+"""Sessions left behind by fork, or whose loop ended without shutting down its async
+generators. Touching them could act on another process's sockets: they are kept, never
+closed or collected."""
+_closers: dict[int, AsyncGenerator[None, None]] = {}
+"""The async generators that close each session when its loop shuts down (kept referenced,
+since a loop tracks its async generators weakly)."""
 
 
 class HTTPResponse:
@@ -44,8 +47,29 @@ class HTTPResponse:
         self.body = body
 
 
+class _Connector(aiohttp.TCPConnector):
+    """A connector that never reuses a pooled connection holding data nobody asked for.
+
+    aiohttp checks only that a pooled connection is still open; an answer a server sent on it
+    while idle would be read as the next request's. Such a connection is closed instead.
+    """
+
+    async def _get(self, *args: Any, **kwargs: Any) -> Any:
+        while True:
+            connection: Any = await super()._get(*args, **kwargs)
+            protocol = getattr(connection, "protocol", None)
+            if protocol is None or not protocol.should_close:
+                return connection
+            connection.close()
+
+
 class Transport:
-    """One aiohttp session per event loop, created lazily, shared by every call of a client."""
+    """One aiohttp session per event loop, created lazily, shared by every call of a client.
+
+    A session is closed when its loop shuts down (``asyncio.run`` does that), so a client used
+    from successive loops keeps no old connections. Calls beyond the pool's size wait their turn
+    in order, before their timeout starts.
+    """
 
     def __init__(
         self,
@@ -59,27 +83,54 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
+        self._slots: asyncio.Semaphore | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._pid = os.getpid()
 
-    def session(self) -> aiohttp.ClientSession:
-        """The session for the running loop, created on first use."""
+    async def _current(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        """The running loop's session and its queue of connection slots."""
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and (not self._owned or self._loop is loop):
-            return session
+        session, slots = self._session, self._slots
+        if session is not None and slots is not None and (not self._owned or self._loop is loop):
+            return session, slots
+        if session is not None and not self._owned:
+            self._slots = asyncio.Semaphore(self._max_connections)
+            self._loop = loop
+            return session, self._slots
         if session is not None:
-            _abandoned.append(session)
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=self._max_connections_per_host,
-            ttl_dns_cache=300,
-        )
+            self._forget(session)
         session = aiohttp.ClientSession(
-            connector=connector,
+            connector=_Connector(
+                limit=self._max_connections,
+                limit_per_host=self._max_connections_per_host,
+                ttl_dns_cache=300,
+            ),
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
-        self._session, self._loop = session, loop
-        return session
+        self._session, self._loop, self._pid = session, loop, os.getpid()
+        self._slots = slots = asyncio.Semaphore(self._max_connections)
+        closer = self._close_at_loop_shutdown(session)
+        await closer.asend(None)
+        _closers[id(session)] = closer
+        return session, slots
+
+    def _forget(self, session: aiohttp.ClientSession) -> None:
+        """Drop a session of another loop or process without touching its sockets."""
+        if session.closed:
+            return
+        _abandoned.append(session)  # inherited through fork, or its loop never shut down
+
+    async def _close_at_loop_shutdown(
+        self, session: aiohttp.ClientSession
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            _closers.pop(id(session), None)
+            if self._session is session:
+                self._session = self._slots = None
+            if os.getpid() == self._pid and not session.closed:
+                await session.close()
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
@@ -101,10 +152,14 @@ class Transport:
         secret: str | None,
     ) -> HTTPResponse:
         """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
+        session, slots = await self._current()
         try:
-            async with self.session().post(
-                url, data=body, headers=headers, timeout=self._timeout(timeout)
-            ) as resp:
+            async with (
+                slots,
+                session.post(
+                    url, data=body, headers=headers, timeout=self._timeout(timeout)
+                ) as resp,
+            ):
                 data = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except asyncio.TimeoutError as exc:
@@ -129,10 +184,15 @@ class Transport:
         session, self._session = self._session, None
         if session is None or not self._owned:
             return
+        closer = _closers.pop(id(session), None)
         if self._loop is asyncio.get_running_loop():
+            if closer is not None:
+                await closer.aclose()
             await session.close()
+        elif self._loop is not None and self._loop.is_running() and os.getpid() == self._pid:
+            asyncio.run_coroutine_threadsafe(session.close(), self._loop)
         else:
-            _abandoned.append(session)
+            self._forget(session)
 
 
 def _status_error(

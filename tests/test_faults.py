@@ -9,7 +9,7 @@ checked against the attempts the server saw: it returns exactly the ranking comp
 after all its retries. After the run no socket, task or request is left behind, and memory is
 flat. A second run splits calls into concurrent batches. The cancellation tests check that
 timeouts and cancelled task groups leave no request running at the server and no connection
-open, and that the client still works afterwards. Strict xfails at the end pin known bugs.
+open, and that the client still works afterwards. The tests at the end pin bugs this found.
 
 Sized for CI: 10,000 calls at 200 in flight take about 8 s on 2 cores, the whole module about
 20 s. ``benchmarks/load.py`` makes a larger run with the server in its own process.
@@ -535,7 +535,7 @@ async def test_cancelled_wait_for_a_pooled_connection_frees_the_pool(server: Fak
         await assert_usable(client)  # the pool's one slot came back: no deadlock
 
 
-# --- known bugs: strict xfails, so the suite says when they are fixed --------------------------
+# --- bugs found by these tests, fixed: they stay as regression tests ---------------------------
 
 
 def raw_answer(results: list[tuple[int, float]]) -> bytes:
@@ -546,11 +546,6 @@ def raw_answer(results: list[tuple[int, float]]) -> bytes:
     return head.encode() + b"\r\n\r\n" + body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp reuses a pooled connection that holds an unsolicited answer "
-    "(its connector's _get checks is_connected(), not should_close): aio-libs/aiohttp#13656",
-)
 async def test_an_unsolicited_answer_is_never_taken_for_the_next_calls() -> None:
     """A server (or a proxy) that sends an extra, unrequested answer on an idle keep-alive
     connection must not have it read as the answer to the next call on that connection."""
@@ -600,12 +595,6 @@ async def test_an_unsolicited_answer_is_never_taken_for_the_next_calls() -> None
             await server.wait_closed()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's connector hands an idle pooled connection to a new request before the "
-    "requests already queued for one: with more calls than max_connections, queued calls "
-    "starve until the load stops and their wait counts against the attempt's timeout",
-)
 async def test_calls_beyond_the_pool_wait_their_turn_and_do_not_time_out() -> None:
     """Four times as many calls in flight as connections, each answer 20 ms: a fair queue
     keeps every call near 4 x 20 ms; none may starve into the timeout while others run."""
@@ -632,11 +621,6 @@ async def test_calls_beyond_the_pool_wait_their_turn_and_do_not_time_out() -> No
     assert max(latencies) < 0.4, f"the slowest call waited {max(latencies):.2f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Transport keeps the session of a finished event loop in _http._abandoned, so its "
-    "pooled connections stay open for the life of the process",
-)
 def test_a_client_used_from_successive_event_loops_keeps_no_old_connections(
     server: FakeServer,
 ) -> None:
