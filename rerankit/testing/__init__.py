@@ -21,6 +21,12 @@ from rerankit.testing._cohere_compatible import (
 )
 from rerankit.testing._contract import ProviderContract
 from rerankit.testing._dashscope import DashScopeFake
+from rerankit.testing._faults import (
+    FAULT_ERRORS,
+    FAULT_KINDS,
+    FaultInjector,
+    open_tcp_connections,
+)
 from rerankit.testing._server import FakeServer, Handler, ReceivedRequest, Reply
 from rerankit.testing._vendor import BadRequest, FakeVendor, overlap_score
 from rerankit.testing._vendors import (
@@ -36,6 +42,8 @@ from rerankit.testing._vendors import (
 )
 
 __all__ = [
+    "FAULT_ERRORS",
+    "FAULT_KINDS",
     "BadRequest",
     "BedrockFake",
     "CohereCompatibleFake",
@@ -46,6 +54,7 @@ __all__ = [
     "DeepInfraFake",
     "FakeServer",
     "FakeVendor",
+    "FaultInjector",
     "FireworksFake",
     "Handler",
     "InfinityFake",
@@ -66,5 +75,6 @@ __all__ = [
     "VoyageFake",
     "WatsonxFake",
     "ZeroEntropyFake",
+    "open_tcp_connections",
     "overlap_score",
 ]
