@@ -139,7 +139,7 @@ class Client:
             drop_params: drop unsupported parameters with a warning instead of raising.
             fallbacks: models to try in order when this one fails after its retries with a
                 retryable error (connection, timeout, 408, 409, 429, 5xx), overriding the
-                client's; ``[]`` turns them off. See ``docs/fallbacks.md``.
+                client's; ``[]`` turns them off. See ``docs/production.md``.
             **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
                 and the provider's own options (e.g. ``api_version`` for Cohere).
 

@@ -33,9 +33,10 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     """What one model of a provider accepts and returns.
 
     ``parameters`` lists which of ``instruction``, ``max_tokens_per_doc`` and
-    ``max_chunks_per_doc`` the provider sends on; any other given parameter raises
-    ``UnsupportedParameterError`` unless the caller passes ``drop_params=True``.
-    ``top_n``, ``rank_fields`` and ``return_documents`` always work: the client emulates them.
+    ``max_chunks_per_doc`` the provider sends on. An ``instruction`` it does not take raises
+    ``UnsupportedParameterError`` unless the caller passes ``drop_params=True``; the two others
+    are emulated by rerankit's own chunking. ``top_n``, ``rank_fields`` and
+    ``return_documents`` always work: the client emulates them.
 
     Limits (``None``: not documented): ``max_documents`` per request; ``max_tokens_per_doc``,
     the model's window for one document; ``max_query_tokens``; ``max_pair_tokens`` for the query
