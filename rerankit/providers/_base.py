@@ -26,7 +26,7 @@ _encoder = msgspec.json.Encoder()
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 OPTIONAL_PARAMETERS = ("instruction", "max_tokens_per_doc", "max_chunks_per_doc")
-"""Request parameters a provider must declare before the client lets them through."""
+"""The optional request parameters a provider may send on the wire (``parameters``)."""
 
 
 class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
