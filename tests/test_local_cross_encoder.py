@@ -367,6 +367,7 @@ def test_bad_options_are_configuration_errors(model_dir: Path) -> None:
         ({"activation": "softmax"}, "activation must be one of sigmoid, none"),
         ({"pooling": "sum"}, "pooling must be one of mean, cls, max"),
         ({"query_prefix": 1}, "query_prefix must be a str"),
+        ({"spin_wait": "yes"}, "spin_wait must be True or False"),
     ]:
         with pytest.raises(rerankit.ConfigurationError, match=message):
             rerankit.rerank(model, QUERY, DOCS, **options)
@@ -435,13 +436,19 @@ def test_concurrent_calls_share_one_loaded_model(
     assert len(created) == 2
 
 
-def test_threads_option_sets_intra_op_threads(model_dir: Path) -> None:
+def test_threads_and_spin_wait_options(model_dir: Path) -> None:
     files = find_files(str(model_dir), None, "test")
-    one = _onnx_models.load_model("cross-encoder", files, check_options({"threads": 1}, "t"), "t")
-    default = _onnx_models.load_model("cross-encoder", files, check_options({}, "t"), "t")
-    assert one.session._session.get_session_options().intra_op_num_threads == 1
-    threads = default.session._session.get_session_options().intra_op_num_threads
-    assert threads == _onnx.default_threads() >= 1
+
+    def session_options(**options: Any) -> Any:
+        model = _onnx_models.load_model("cross-encoder", files, check_options(options, "t"), "t")
+        return model.session._session.get_session_options()
+
+    assert session_options(threads=1).intra_op_num_threads == 1
+    default = session_options()
+    assert default.intra_op_num_threads == _onnx.default_threads() >= 1
+    spinning = "session.intra_op.allow_spinning"
+    assert default.get_session_config_entry(spinning) == "0"
+    assert session_options(spin_wait=True).get_session_config_entry(spinning) == "1"
 
 
 def test_int32_inputs_and_position_ids(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ NEURAL_OPTIONS = frozenset(
         "onnx_file",
         "pooling",
         "query_prefix",
+        "spin_wait",
         "threads",
     }
 )
@@ -99,6 +100,7 @@ class NeuralOptions:
     onnx_file: str | None = None
     pooling: str | None = None
     query_prefix: str = ""
+    spin_wait: bool = False
     threads: int | None = None
 
 
@@ -218,6 +220,12 @@ def check_options(options: Mapping[str, Any], where: str) -> NeuralOptions:
                     f"{where} option {name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
             values[name] = value
+    if options.get("spin_wait") is not None:
+        if not isinstance(options["spin_wait"], bool):
+            raise ConfigurationError(
+                f"{where} option spin_wait must be True or False, got {options['spin_wait']!r}"
+            )
+        values["spin_wait"] = options["spin_wait"]
     for name in ("query_prefix", "document_prefix", "onnx_file"):
         value = options.get(name)
         if value is not None:

@@ -49,7 +49,9 @@ class CrossEncoder:
     def __init__(
         self, files: ModelFiles, config: ModelConfig, options: NeuralOptions, where: str
     ) -> None:
-        self.session = load_session(files.onnx, options.threads or default_threads())
+        self.session = load_session(
+            files.onnx, options.threads or default_threads(), options.spin_wait
+        )
         self.encoder = load_encoder(files.tokenizer, config.pad_token_id)
         self.max_length = config.max_length("cross-encoder", options.max_length, where)
         self.batch_size = options.batch_size
@@ -139,7 +141,9 @@ class BiEncoder:
     def __init__(
         self, files: ModelFiles, config: ModelConfig, options: NeuralOptions, where: str
     ) -> None:
-        self.session = load_session(files.onnx, options.threads or default_threads())
+        self.session = load_session(
+            files.onnx, options.threads or default_threads(), options.spin_wait
+        )
         self.encoder = load_encoder(files.tokenizer, config.pad_token_id)
         self.max_length = config.max_length("bi-encoder", options.max_length, where)
         self.limit = self.max_length - self.encoder.single_special

@@ -45,8 +45,8 @@ class LocalProvider(Provider):
     `local/minilm` is `local/cross-encoder:/m/x`.
     Neural models need `pip install 'rerankit[local]'` and are never downloaded. Their options:
     `activation`, `batch_size`, `cache_size`, `document_prefix`, `max_batch_tokens`,
-    `max_length`, `onnx_file`, `pooling`, `query_prefix` and `threads`; options that do not apply
-    to a model are ignored.
+    `max_length`, `onnx_file`, `pooling`, `query_prefix`, `spin_wait` and `threads`; options
+    that do not apply to a model are ignored.
     """
 
     name = "local"
