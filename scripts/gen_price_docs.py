@@ -8,10 +8,10 @@ Usage: python scripts/gen_price_docs.py [--check]
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import sys
 from pathlib import Path
+
+from _generated import write_or_check  # scripts/_generated.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "costs.md"
@@ -86,27 +86,9 @@ def render(page: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the committed page is stale")
-    check = parser.parse_args().check
-    old = TARGET.read_text()
-    new = render(old)
-    if check:
-        if new != old:
-            diff = difflib.unified_diff(
-                old.splitlines(), new.splitlines(), "committed", "generated", lineterm=""
-            )
-            print("\n".join(diff))
-            print(
-                f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_price_docs.py",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{TARGET.relative_to(ROOT)} is up to date")
-        return 0
-    TARGET.write_text(new)
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    return write_or_check(
+        TARGET, render(TARGET.read_text()), "gen_price_docs.py", __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

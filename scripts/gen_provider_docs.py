@@ -8,11 +8,11 @@ Usage: python scripts/gen_provider_docs.py [--check]
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import inspect
 import sys
 from pathlib import Path
+
+from _generated import write_or_check  # scripts/_generated.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "providers.md"
@@ -128,27 +128,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the committed page is stale")
-    check = parser.parse_args().check
-    new = generate()
-    old = TARGET.read_text() if TARGET.exists() else ""
-    if check:
-        if new != old:
-            diff = difflib.unified_diff(
-                old.splitlines(), new.splitlines(), "committed", "generated", lineterm=""
-            )
-            print("\n".join(diff))
-            print(
-                f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_provider_docs.py",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{TARGET.relative_to(ROOT)} is up to date")
-        return 0
-    TARGET.write_text(new)
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    return write_or_check(TARGET, generate(), "gen_provider_docs.py", __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

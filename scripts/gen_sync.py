@@ -9,12 +9,12 @@ Usage: python scripts/gen_sync.py [--check]
 
 from __future__ import annotations
 
-import argparse
 import ast
-import difflib
 import subprocess
 import sys
 from pathlib import Path
+
+from _generated import write_or_check  # scripts/_generated.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "rerankit" / "_client.py"
@@ -223,27 +223,7 @@ def formatted(source: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the committed file is stale")
-    check = parser.parse_args().check
-    new = formatted(generate())
-    old = TARGET.read_text() if TARGET.exists() else ""
-    if check:
-        if new != old:
-            diff = difflib.unified_diff(
-                old.splitlines(), new.splitlines(), "committed", "generated", lineterm=""
-            )
-            print("\n".join(diff))
-            print(
-                f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_sync.py",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{TARGET.relative_to(ROOT)} is up to date")
-        return 0
-    TARGET.write_text(new)
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    return write_or_check(TARGET, formatted(generate()), "gen_sync.py", __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
