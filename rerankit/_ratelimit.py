@@ -6,29 +6,34 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "TokenBucket"]
 
 
-class _Bucket:
-    """``rate`` units per minute, bursting up to one minute's worth."""
+class TokenBucket:
+    """``per_minute`` units per minute, bursting up to ``capacity`` (default: a minute's worth)."""
 
     __slots__ = ("capacity", "level", "per_second", "stamp")
 
-    def __init__(self, per_minute: float, now: float) -> None:
-        self.capacity = per_minute
+    def __init__(self, per_minute: float, now: float, capacity: float | None = None) -> None:
+        self.capacity = per_minute if capacity is None else capacity
         self.per_second = per_minute / 60.0
-        self.level = per_minute
+        self.level = self.capacity
         self.stamp = now
 
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until ``amount`` units are available (0: now), after refilling."""
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.per_second)
         self.stamp = now
-        amount = min(amount, self.capacity)  # a request larger than a minute's budget waits
+        amount = min(amount, self.capacity)  # a request larger than the whole budget waits
         return 0.0 if self.level >= amount else (amount - self.level) / self.per_second
 
     def take(self, amount: float) -> None:
         self.level -= min(amount, self.capacity)
+
+    @property
+    def full(self) -> bool:
+        """Whether the bucket was full at its last refill."""
+        return self.level >= self.capacity
 
 
 class RateLimiter:
@@ -44,8 +49,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         now = clock()
-        self._requests = _Bucket(requests_per_minute, now) if requests_per_minute else None
-        self._tokens = _Bucket(tokens_per_minute, now) if tokens_per_minute else None
+        self._requests = TokenBucket(requests_per_minute, now) if requests_per_minute else None
+        self._tokens = TokenBucket(tokens_per_minute, now) if tokens_per_minute else None
         self._clock = clock
         self._lock = asyncio.Lock()
         self.waited = 0.0
