@@ -15,7 +15,7 @@ from rerankit._retry import RetryPolicy, is_retryable, retry_delay
 from rerankit._types import RerankRequest, RerankResponse, Usage
 from rerankit.providers._base import Provider, ProviderContext
 
-__all__ = ["call_with_retries", "run_batches", "sum_usage"]
+__all__ = ["call_with_retries", "check_response", "retry_after", "run_batches", "sum_usage"]
 
 logger = logging.getLogger("rerankit")
 
@@ -38,8 +38,13 @@ async def call_with_retries(
         try:
             response = await impl.rerank(request, ctx)
         except APIError as exc:
-            response = await _retry(impl, request, ctx, retries, policy, exc)
-    if type(response) is not RerankResponse and not isinstance(response, RerankResponse):
+            response = await retry_after(impl, request, ctx, retries, policy, exc)
+    return check_response(response, ctx)
+
+
+def check_response(response: object, ctx: ProviderContext) -> RerankResponse:
+    """``response`` if it is a ``RerankResponse``, else ``ResponseValidationError``."""
+    if not isinstance(response, RerankResponse):
         raise ResponseValidationError(
             f"provider {ctx.provider!r} returned {type(response).__name__}, not a RerankResponse",
             provider=ctx.provider,
@@ -54,7 +59,7 @@ def _next_delay(error: APIError, attempt: int, retries: int, policy: RetryPolicy
     return None
 
 
-async def _retry(
+async def retry_after(
     impl: Provider,
     request: RerankRequest,
     ctx: ProviderContext,
@@ -62,6 +67,7 @@ async def _retry(
     policy: RetryPolicy,
     error: APIError,
 ) -> RerankResponse:
+    """The attempts after a first one failed with ``error``, while worth retrying."""
     attempt = 0
     while True:
         delay = _next_delay(error, attempt, retries, policy)

@@ -62,6 +62,18 @@ def plan_requests(
     ``window`` (the caller's ``max_tokens_per_doc``, when the provider cannot apply it) narrows
     the model's own window; ``max_chunks_per_doc`` keeps only each document's first chunks.
     """
+    if (
+        window is None
+        and caps.max_pair_tokens is None
+        and caps.max_request_tokens is None
+        and caps.max_request_bytes is None
+        and (caps.max_documents is None or len(texts) <= caps.max_documents)
+        and (
+            caps.max_tokens_per_doc is None
+            or max(map(len, texts), default=0) * MAX_BYTES_PER_CHAR <= caps.max_tokens_per_doc
+        )
+    ):
+        return None  # the common case, decided without counting anything
     window = _window(query, caps, counter, window, model)
     doc_tokens = _doc_tokens(texts, counter, window, caps)
     owners: list[int] | None = None
