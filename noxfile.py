@@ -1,9 +1,11 @@
-"""Development sessions: ``nox -s tests|lint|typecheck|docs|bench|bench_local``.
+"""Development sessions: ``nox -s tests|lint|typecheck|docs`` and the benchmarks ``bench``,
+``bench_local``, ``bench_server`` and ``load``.
 
-``nox`` alone runs every session but ``bench`` and ``bench_local``. Arguments after ``--`` reach
-the tool a session runs: ``nox -s tests -- -k cohere``, ``nox -s docs -- --site-dir /tmp/site``,
-``nox -s bench -- --quick``. Each session installs rerankit with the optional dependency group
-it needs from ``pyproject.toml``, so tool versions are declared in one place.
+``nox`` alone runs tests, lint, typecheck and docs; the benchmarks run only when asked for.
+Arguments after ``--`` reach the tool a session runs: ``nox -s tests -- -k cohere``,
+``nox -s docs -- --site-dir /tmp/site``, ``nox -s bench -- --quick``. Each session installs
+rerankit with the optional dependency group it needs from ``pyproject.toml``, so tool versions
+are declared in one place.
 """
 
 from __future__ import annotations
