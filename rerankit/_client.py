@@ -15,13 +15,7 @@ from rerankit._cost import PricesSpec, PriceTable, default_prices, resolve_price
 from rerankit._dispatch import resolve_model
 from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers
-from rerankit._execute import (
-    call_with_retries,
-    check_response,
-    retry_after,
-    run_batches,
-    sum_usage,
-)
+from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
 from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
@@ -388,16 +382,7 @@ class AsyncClient:
             )
         retries = self._retries(kwargs, settings)
         watch = self._watchers.for_call(cls, settings, ctx)
-        if plan is None and watch is None:
-            try:  # the common case, without an extra coroutine layer
-                response = await impl.rerank(request, ctx)
-            except APIError as exc:
-                response = await retry_after(impl, request, ctx, retries, self._retry_policy, exc)
-            if type(response) is not RerankResponse:
-                response = check_response(response, ctx)
-            results = response.results
-            expect_all = False
-        elif plan is None:
+        if plan is None:
             monitor = None if watch is None else watch(request, None)
             response = await call_with_retries(
                 impl, request, ctx, retries, self._retry_policy, monitor

@@ -15,7 +15,7 @@ from rerankit._retry import RetryPolicy, is_retryable, retry_delay
 from rerankit._types import RerankRequest, RerankResponse, Usage
 from rerankit.providers._base import Provider, ProviderContext
 
-__all__ = ["call_with_retries", "check_response", "retry_after", "run_batches", "sum_usage"]
+__all__ = ["call_with_retries", "run_batches", "sum_usage"]
 
 logger = logging.getLogger("rerankit")
 
@@ -38,11 +38,11 @@ async def call_with_retries(
         try:
             response = await impl.rerank(request, ctx)
         except APIError as exc:
-            response = await retry_after(impl, request, ctx, retries, policy, exc)
-    return check_response(response, ctx)
+            response = await _retry(impl, request, ctx, retries, policy, exc)
+    return _check_response(response, ctx)
 
 
-def check_response(response: object, ctx: ProviderContext) -> RerankResponse:
+def _check_response(response: object, ctx: ProviderContext) -> RerankResponse:
     """``response`` if it is a ``RerankResponse``, else ``ResponseValidationError``."""
     if not isinstance(response, RerankResponse):
         raise ResponseValidationError(
@@ -59,7 +59,7 @@ def _next_delay(error: APIError, attempt: int, retries: int, policy: RetryPolicy
     return None
 
 
-async def retry_after(
+async def _retry(
     impl: Provider,
     request: RerankRequest,
     ctx: ProviderContext,

@@ -152,13 +152,7 @@ class Transport:
         secret: str | None,
     ) -> HTTPResponse:
         """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
-        session, slots = self._session, self._slots
-        if (
-            session is None
-            or slots is None
-            or (self._owned and self._loop is not asyncio.get_running_loop())
-        ):
-            session, slots = await self._current()
+        session, slots = await self._current()
         try:
             async with (
                 slots,
