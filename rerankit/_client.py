@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from rerankit._cache import ResponseCache, cache_key, lookup, store
-from rerankit._cost import PricesSpec, PriceTable, default_prices, resolve_prices
-from rerankit._dispatch import resolve_model
+from rerankit._cost import PricesSpec, PriceTable, resolve_prices
 from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers
 from rerankit._execute import call_with_retries, run_batches, sum_usage
@@ -29,12 +28,12 @@ from rerankit._prepare import (
     merged_headers,
     split_options,
 )
-from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, to_settings
+from rerankit._targets import Targets
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankRequest, RerankResponse
-from rerankit.providers._base import Provider, ProviderContext
+from rerankit.providers._base import ProviderContext
 
 if TYPE_CHECKING:
     import aiohttp
@@ -120,7 +119,13 @@ class AsyncClient:
             )
         self._cache = cache
         self._transport: Transport | None = None
-        self._instances: dict[type[Provider], Provider] = {}
+        self._targets = Targets(
+            self._settings,
+            timeout=self._timeout,
+            policy=self._retry_policy,
+            prices=self._prices,
+            hooked=bool(self._watchers.hooks),
+        )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -150,12 +155,6 @@ class AsyncClient:
                 session=self._session, max_connections=self._max_connections
             )
         return transport
-
-    def _provider(self, cls: type[Provider]) -> Provider:
-        instance = self._instances.get(cls)
-        if instance is None:
-            instance = self._instances[cls] = cls()
-        return instance
 
     async def rerank(
         self,
@@ -285,19 +284,18 @@ class AsyncClient:
                     "disagree; pass only provider="
                 )
             provider = custom_llm_provider
-        provider_name, model_name = resolve_model(model, provider)
-        cls = load_provider(provider_name)
+        target = self._targets.get(model, provider)
+        provider_name, model_name, cls = target.provider, target.model, target.cls
         query = check_query(query)
         docs, texts, fields = prepare_documents(documents, rank_fields)
-        top_n = check_positive_int("top_n", top_n)
+        if top_n is not None:
+            top_n = check_positive_int("top_n", top_n)
         if not docs:
             return RerankResponse(results=[], model=model_name, provider=provider_name)
         if top_n is not None and top_n > len(docs):
             top_n = len(docs)
         drop = self._drop_params if drop_params is None else bool(drop_params)
-        impl = self._provider(cls)
-        settings = self._settings.get(provider_name)
-        options = split_options(kwargs, cls, provider_name, settings, drop)
+        impl, settings = target.impl, target.settings
         caps = impl.capabilities(model_name)
         if settings is not None and settings.capabilities:
             caps = msgspec.structs.replace(caps, **settings.capabilities)
@@ -308,22 +306,26 @@ class AsyncClient:
             top_n=top_n,
             return_documents=bool(return_documents),
             rank_fields=fields,
-            max_chunks_per_doc=check_positive_int("max_chunks_per_doc", max_chunks_per_doc),
-            max_tokens_per_doc=check_positive_int("max_tokens_per_doc", max_tokens_per_doc),
-            instruction=check_instruction(instruction),
             source_documents=None if texts is docs else docs,
-            options=options,
         )
+        if kwargs or (settings is not None and settings.options):
+            request.options = split_options(kwargs, cls, provider_name, settings, drop)
+        if max_chunks_per_doc is not None:
+            request.max_chunks_per_doc = check_positive_int(
+                "max_chunks_per_doc", max_chunks_per_doc
+            )
+        if max_tokens_per_doc is not None:
+            request.max_tokens_per_doc = check_positive_int(
+                "max_tokens_per_doc", max_tokens_per_doc
+            )
+        if instruction is not None:
+            request.instruction = check_instruction(instruction)
         ctx = ProviderContext(
             provider=provider_name,
             model=model_name,
             api_key=api_key(kwargs, settings, cls, provider_name),
             api_base=api_base(kwargs, settings, cls, provider_name),
-            timeout=(
-                check_timeout(kwargs["timeout"])
-                if "timeout" in kwargs
-                else (settings.timeout if settings and settings.timeout else self._timeout)
-            ),
+            timeout=check_timeout(kwargs["timeout"]) if "timeout" in kwargs else target.timeout,
             extra_body=extra_body,
             extra_headers=merged_headers(settings, extra_headers),
             drop_params=drop,
@@ -375,13 +377,17 @@ class AsyncClient:
                 query,
                 texts,
                 caps,
-                self._counter(kwargs),
+                self._counter(kwargs) if kwargs else self._tokenizer,
                 window=window,
                 max_chunks_per_doc=max_chunks,
                 model=model_name,
             )
-        retries = self._retries(kwargs, settings)
-        watch = self._watchers.for_call(cls, settings, ctx)
+        retries = self._retries(kwargs, target.retries) if kwargs else target.retries
+        watch = (
+            self._watchers.for_call(cls, settings, ctx)
+            if target.watched or logger.isEnabledFor(logging.DEBUG)
+            else None
+        )
         if plan is None:
             monitor = None if watch is None else watch(request, None)
             response = await call_with_retries(
@@ -430,9 +436,9 @@ class AsyncClient:
         response.provider = provider_name
         if response.score_kind == "unknown":
             response.score_kind = caps.score_kind
-        prices = self._prices or default_prices()
-        sizes = len(texts) if plan is None else [end - start for start, end in plan.batches]
-        response.cost = prices.cost(provider_name, model_name, response.usage, documents=sizes)
+        if target.price is not None:
+            sizes = len(texts) if plan is None else [end - start for start, end in plan.batches]
+            response.cost = target.price.cost(response.usage, sizes)
         if key is not None and self._cache is not None:
             await store(self._cache, key, response)
         return response
@@ -490,15 +496,14 @@ class AsyncClient:
             slots = self._shared_batches = asyncio.Semaphore(self._max_batches)
         return slots
 
-    def _retries(self, kwargs: Mapping[str, Any], settings: ProviderSettings | None) -> int:
-        if "max_retries" in kwargs:
-            value = kwargs["max_retries"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
-            return value
-        if settings is not None and settings.max_retries is not None:
-            return settings.max_retries
-        return self._retry_policy.max_retries
+    @staticmethod
+    def _retries(kwargs: Mapping[str, Any], default: int) -> int:
+        if "max_retries" not in kwargs:
+            return default
+        value = kwargs["max_retries"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
+        return value
 
 
 _default_clients: dict[

@@ -6,6 +6,7 @@ This module imports aiohttp, so the client imports it only on the first HTTP cal
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
@@ -63,6 +64,46 @@ class _Connector(aiohttp.TCPConnector):
             connection.close()
 
 
+class _Slots:
+    """Connection slots, handed out in arrival order; taking a free one does not suspend."""
+
+    __slots__ = ("_waiters", "free")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take_now(self) -> bool:
+        """Take a slot if one is free and nobody is waiting for one."""
+        if self.free and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait in line for a slot."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot while being cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Return a slot: to the first caller in line, else to the free ones."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class Transport:
     """One aiohttp session per event loop, created lazily, shared by every call of a client.
 
@@ -83,18 +124,15 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: _Slots | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._pid = os.getpid()
 
-    async def _current(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The running loop's session and its queue of connection slots."""
-        loop = asyncio.get_running_loop()
-        session, slots = self._session, self._slots
-        if session is not None and slots is not None and (not self._owned or self._loop is loop):
-            return session, slots
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> tuple[aiohttp.ClientSession, _Slots]:
+        """A session and connection slots for ``loop``, whose calls have none yet."""
+        session = self._session
         if session is not None and not self._owned:
-            self._slots = asyncio.Semaphore(self._max_connections)
+            self._slots = _Slots(self._max_connections)
             self._loop = loop
             return session, self._slots
         if session is not None:
@@ -108,7 +146,7 @@ class Transport:
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
         self._session, self._loop, self._pid = session, loop, os.getpid()
-        self._slots = slots = asyncio.Semaphore(self._max_connections)
+        self._slots = slots = _Slots(self._max_connections)
         closer = self._close_at_loop_shutdown(session)
         await closer.asend(None)
         _closers[id(session)] = closer
@@ -136,7 +174,7 @@ class Transport:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
             connect = None if seconds is None else min(seconds, 10.0)
-            timeout = aiohttp.ClientTimeout(total=seconds, connect=connect)
+            timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=connect)
             self._timeouts[seconds] = timeout
         return timeout
 
@@ -152,14 +190,16 @@ class Transport:
         secret: str | None,
     ) -> HTTPResponse:
         """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
-        session, slots = await self._current()
+        loop = asyncio.get_running_loop()
+        session, slots = self._session, self._slots
+        if session is None or slots is None or (self._owned and self._loop is not loop):
+            session, slots = await self._open(loop)
+        if not slots.take_now():
+            await slots.take()
         try:
-            async with (
-                slots,
-                session.post(
-                    url, data=body, headers=headers, timeout=self._timeout(timeout)
-                ) as resp,
-            ):
+            async with session.post(
+                url, data=body, headers=headers, timeout=self._timeout(timeout)
+            ) as resp:
                 data = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except asyncio.TimeoutError as exc:
@@ -175,6 +215,8 @@ class Transport:
                 provider=provider,
                 model=model,
             ) from exc
+        finally:
+            slots.give()
         if status >= 400:
             raise _status_error(status, resp_headers, data, provider, model, secret)
         return HTTPResponse(status, resp_headers, data)

@@ -258,7 +258,7 @@ def finalize_results(
     checked = _checked_fast(results, len(documents), expect_all)
     if checked is None:  # something is off: the careful pass names it
         checked = _checked(results, len(documents), expect_all, provider, model)
-    # ``checked`` is in ascending index order, and a stable sort keeps ties in that order.
+    # Tied results are in ascending index order, and a stable sort keeps them so.
     checked.sort(key=_score, reverse=True)
     if top_n is not None and top_n < len(checked):
         del checked[top_n:]
@@ -278,22 +278,34 @@ _index = attrgetter("index")
 def _checked_fast(
     results: Sequence[RerankResult], count: int, expect_all: bool
 ) -> list[RerankResult] | None:
-    """``results`` in ascending index order when all is well (checked in bulk), else ``None``."""
+    """``results`` ready for the stable sort by descending score (ties already in ascending
+    index order) when all is well, checked in bulk; else ``None``."""
     if not results:
         return None if expect_all and count else []
-    if set(map(type, results)) != {RerankResult}:
+    if set(map(type, results)) != _RESULT_TYPE:
         return None
     indexes = list(map(_index, results))
+    if set(map(type, indexes)) != _INT_TYPE:
+        return None
+    unique = set(indexes)
+    if len(unique) != len(indexes) or min(unique) < 0 or max(unique) >= count:
+        return None
+    if expect_all and len(unique) != count:
+        return None
     scores = list(map(_score, results))
-    if set(map(type, indexes)) != {int} or set(map(type, scores)) != {float}:
-        return None
-    if min(indexes) < 0 or max(indexes) >= count or len(set(indexes)) != len(indexes):
-        return None
-    if not all(map(math.isfinite, scores)) or (expect_all and len(indexes) != count):
+    # A NaN or infinite score makes the sum non-finite; so may an overflow, which the careful
+    # pass then accepts.
+    if set(map(type, scores)) != _FLOAT_TYPE or not math.isfinite(sum(scores)):
         return None
     ordered = list(results)
-    ordered.sort(key=_index)
+    if len(set(scores)) != len(scores):  # tied scores: ascending index among them
+        ordered.sort(key=_index)
     return ordered
+
+
+_RESULT_TYPE = {RerankResult}
+_INT_TYPE = {int}
+_FLOAT_TYPE = {float}
 
 
 def _checked(

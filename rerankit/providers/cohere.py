@@ -95,6 +95,8 @@ class CohereProvider(Provider):
         return frozenset({"max_chunks_per_doc" if version == "v1" else "max_tokens_per_doc"})
 
     default_version: ClassVar[str] = "v2"
+    model_group_header: ClassVar[str | None] = None
+    """The answer header naming the deployment's model group, kept in ``provider_meta``."""
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         base = ctx.api_base or self.default_api_base or ""
@@ -106,9 +108,10 @@ class CohereProvider(Provider):
         provider_meta: dict[str, Any] = {}
         if meta and meta.warnings:
             provider_meta["warnings"] = meta.warnings
-        model_group = response.headers.get("azureml-model-group")
-        if model_group:
-            provider_meta["model_group"] = model_group
+        if self.model_group_header is not None:
+            model_group = response.headers.get(self.model_group_header)
+            if model_group:
+                provider_meta["model_group"] = model_group
         return RerankResponse(
             results=answer.results,
             id=answer.id,
@@ -159,11 +162,29 @@ class CohereProvider(Provider):
         return body
 
 
+_endpoints: dict[tuple[str, str | None, bool, str], tuple[str, str]] = {}
+"""``_endpoint`` answers by (base URL, api_version option, chunking, default version)."""
+
+
 def _endpoint(base: str, request: RerankRequest, default: str) -> tuple[str, str]:
     """The API version and URL, from the ``api_version`` option, the base URL and the request."""
-    explicit: str | None = request.options.get("api_version")
+    explicit = request.options.get("api_version") if request.options else None
     if explicit is not None and explicit not in ("v1", "v2"):
         raise ConfigurationError(f"cohere api_version must be 'v1' or 'v2', got {explicit!r}")
+    chunking = request.max_chunks_per_doc is not None and request.max_tokens_per_doc is None
+    key = (base, explicit, chunking, default)
+    found = _endpoints.get(key)
+    if found is None:
+        found = _find_endpoint(base, explicit, chunking, default)
+        if len(_endpoints) >= 256:
+            _endpoints.clear()
+        _endpoints[key] = found
+    return found
+
+
+def _find_endpoint(
+    base: str, explicit: str | None, chunking: bool, default: str
+) -> tuple[str, str]:
     from_base = None
     for candidate in ("v1", "v2"):
         if base.endswith((f"/{candidate}/rerank", f"/{candidate}")):
@@ -173,9 +194,8 @@ def _endpoint(base: str, request: RerankRequest, default: str) -> tuple[str, str
             f"cohere api_version={explicit!r} contradicts the base URL {base!r}, "
             f"which names {from_base}"
         )
-    version: str | None = explicit or from_base
+    version = explicit or from_base
     if version is None:
-        chunking = request.max_chunks_per_doc is not None and request.max_tokens_per_doc is None
         version = "v1" if chunking else default
     if base.endswith("/rerank"):
         url = base
@@ -199,4 +219,5 @@ class AzureAIProvider(CohereProvider):
     default_api_base = None
     api_base_required = True
     default_version = "v1"
+    model_group_header = "azureml-model-group"
     example_model = "azure_ai/Cohere-rerank-v3.5"
