@@ -355,6 +355,7 @@ class AsyncClient:
                     return_documents=request.return_documents,
                     provider=provider_name,
                     model=model_name,
+                    texts_only=texts is docs,
                 )
                 return cached
         if (
@@ -431,6 +432,7 @@ class AsyncClient:
             provider=provider_name,
             model=model_name,
             expect_all=expect_all,
+            texts_only=texts is docs,
         )
         response.model = model_name
         response.provider = provider_name

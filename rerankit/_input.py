@@ -13,6 +13,7 @@ from rerankit._types import Document
 __all__ = ["check_positive_int", "check_query", "check_timeout", "prepare_documents", "render"]
 
 _json = msgspec.json.Encoder()
+_STR = {str}
 
 
 def check_query(query: object) -> str:
@@ -65,6 +66,8 @@ def prepare_documents(
     A string is its own text. A dict is rendered by ``render``; without ``rank_fields`` a dict
     with a string ``text`` field is ranked on that field (Cohere's convention).
     """
+    if type(documents) is list and rank_fields is None and set(map(type, documents)) == _STR:
+        return documents, documents, None  # the common case: a list of strings
     if isinstance(documents, (str, bytes, dict)) or not isinstance(documents, Sequence):
         raise ConfigurationError(
             f"documents must be a list of str or dict, got {type(documents).__name__}"
@@ -72,7 +75,7 @@ def prepare_documents(
     fields = _check_rank_fields(rank_fields)
     docs: list[Document] = documents if isinstance(documents, list) else list(documents)
     texts: list[str] = docs  # type: ignore[assignment]
-    if not docs or set(map(type, docs)) == {str}:
+    if not docs or set(map(type, docs)) == _STR:
         return docs, texts, fields
     texts = []
     for position, doc in enumerate(docs):

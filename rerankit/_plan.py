@@ -248,64 +248,72 @@ def finalize_results(
     provider: str,
     model: str,
     expect_all: bool = False,
+    texts_only: bool = False,
 ) -> list[RerankResult]:
-    """Validate, sort, cut and back-fill ``results`` for ``documents`` as the caller passed them.
+    """Validate, sort, cut and back-fill ``results`` for ``documents`` as the caller passed them
+    (``texts_only``: every one of them is a str).
 
     Raises ``ResponseValidationError`` for a result that is not a ``RerankResult``, an index out
     of range or repeated, or a score that is not a finite number; with ``expect_all``, also when
     a document has no result.
     """
-    checked = _checked_fast(results, len(documents), expect_all)
-    if checked is None:  # something is off: the careful pass names it
-        checked = _checked(results, len(documents), expect_all, provider, model)
-    # Tied results are in ascending index order, and a stable sort keeps them so.
-    checked.sort(key=_score, reverse=True)
-    if top_n is not None and top_n < len(checked):
-        del checked[top_n:]
-    if return_documents:
-        for result in checked:
+    ranked = _ranked_fast(results, len(documents), expect_all)
+    if ranked is None:  # something is off: the careful pass names it, or puts it right
+        ranked = _checked(results, len(documents), expect_all, provider, model)
+        ranked.sort(key=_score, reverse=True)  # stable: ties stay in ascending index order
+    if top_n is not None and top_n < len(ranked):
+        del ranked[top_n:]
+    if return_documents and texts_only:
+        for result in ranked:
+            result.document = {"text": documents[result.index]}
+    elif return_documents:
+        for result in ranked:
             doc = documents[result.index]
             result.document = {"text": doc} if isinstance(doc, str) else doc
     else:
-        for result in checked:
+        for result in ranked:
             result.document = None
-    return checked
+    return ranked
 
 
 _index = attrgetter("index")
 
 
-def _checked_fast(
+def _ranked_fast(
     results: Sequence[RerankResult], count: int, expect_all: bool
 ) -> list[RerankResult] | None:
-    """``results`` ready for the stable sort by descending score (ties already in ascending
-    index order) when all is well, checked in bulk; else ``None``."""
-    if not results:
-        return None if expect_all and count else []
-    if set(map(type, results)) != _RESULT_TYPE:
+    """``results`` by descending score, ties by ascending index, when every one is well formed
+    (else ``None``). One pass over the sorted results: cheaper than bulk checks for the usual
+    few dozen results."""
+    try:
+        ranked = sorted(results, key=_score, reverse=True)
+    except (AttributeError, TypeError):
         return None
-    indexes = list(map(_index, results))
-    if set(map(type, indexes)) != _INT_TYPE:
+    seen: set[int] = set()
+    tied = False
+    previous: float | None = None
+    for result in ranked:
+        index = result.index
+        score = result.relevance_score
+        if (
+            type(result) is not RerankResult
+            or type(index) is not int
+            or type(score) is not float
+            or not 0 <= index < count
+            or index in seen
+            or score - score != 0.0  # NaN or infinite
+        ):
+            return None
+        seen.add(index)
+        if score == previous:
+            tied = True
+        previous = score
+    if expect_all and len(seen) != count:
         return None
-    unique = set(indexes)
-    if len(unique) != len(indexes) or min(unique) < 0 or max(unique) >= count:
-        return None
-    if expect_all and len(unique) != count:
-        return None
-    scores = list(map(_score, results))
-    # A NaN or infinite score makes the sum non-finite; so may an overflow, which the careful
-    # pass then accepts.
-    if set(map(type, scores)) != _FLOAT_TYPE or not math.isfinite(sum(scores)):
-        return None
-    ordered = list(results)
-    if len(set(scores)) != len(scores):  # tied scores: ascending index among them
-        ordered.sort(key=_index)
-    return ordered
-
-
-_RESULT_TYPE = {RerankResult}
-_INT_TYPE = {int}
-_FLOAT_TYPE = {float}
+    if tied:
+        ranked.sort(key=_index)
+        ranked.sort(key=_score, reverse=True)
+    return ranked
 
 
 def _checked(
