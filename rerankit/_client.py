@@ -20,8 +20,6 @@ from rerankit._input import check_positive_int, check_query, check_timeout, prep
 from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
 from rerankit._plan import collect_batches, finalize_results, plan_requests
 from rerankit._prepare import (
-    api_base,
-    api_key,
     check_instruction,
     check_tokenizer,
     client_side_chunking,
@@ -323,11 +321,13 @@ class AsyncClient:
         ctx = ProviderContext(
             provider=provider_name,
             model=model_name,
-            api_key=api_key(kwargs, settings, cls, provider_name),
-            api_base=api_base(kwargs, settings, cls, provider_name),
+            api_key=target.api_key(kwargs),
+            api_base=target.api_base(kwargs),
             timeout=check_timeout(kwargs["timeout"]) if "timeout" in kwargs else target.timeout,
             extra_body=extra_body,
-            extra_headers=merged_headers(settings, extra_headers),
+            extra_headers=target.headers
+            if extra_headers is None
+            else merged_headers(settings, extra_headers),
             drop_params=drop,
             transport=self._get_transport,
         )

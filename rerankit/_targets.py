@@ -10,9 +10,11 @@ still maps the provider name to the same class.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rerankit._cost import PriceEntry, PriceTable, default_prices
 from rerankit._dispatch import resolve_model
+from rerankit._prepare import api_base, api_key
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
@@ -28,7 +30,10 @@ class Target:
     """One model of one provider, as a given client calls it when no call argument overrides."""
 
     __slots__ = (
+        "_base",
+        "_key",
         "cls",
+        "headers",
         "impl",
         "model",
         "price",
@@ -52,6 +57,12 @@ class Target:
         price: PriceEntry | None,
         watched: bool,
     ) -> None:
+        self._key = settings.api_key if settings is not None else None
+        self._base = (
+            settings.api_base.rstrip("/") or None if settings and settings.api_base else None
+        )
+        self.headers = settings.extra_headers or None if settings is not None else None
+        """The extra headers configured on the client, if any."""
         self.provider = provider
         self.model = model
         self.cls = cls
@@ -62,6 +73,20 @@ class Target:
         self.price = price
         self.watched = watched
         """Whether hooks or a rate limit may apply (else only debug logging can watch)."""
+
+    def api_key(self, kwargs: Mapping[str, Any]) -> str | None:
+        """A call's key: its ``api_key``, else the client's for the provider, else the
+        environment's; ``ConfigurationError`` when the provider needs one and there is none."""
+        if not kwargs and self._key:
+            return self._key
+        return api_key(kwargs, self.settings, self.cls, self.provider)
+
+    def api_base(self, kwargs: Mapping[str, Any]) -> str | None:
+        """A call's base URL: its ``api_base``, else the client's, the environment's or the
+        provider's default."""
+        if not kwargs and self._base:
+            return self._base
+        return api_base(kwargs, self.settings, self.cls, self.provider)
 
 
 class Targets:
