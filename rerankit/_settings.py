@@ -61,12 +61,19 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
 
     def __repr__(self) -> str:
-        key = "None" if self.api_key is None else "'***'"
-        return (
-            f"ProviderSettings(api_key={key}, api_base={self.api_base!r}, "
-            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
-            f"options={redact_options(self.options)!r}, capabilities={self.capabilities!r})"
-        )
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"ProviderSettings({shown})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """The fields worth showing, secrets masked (``repr`` and rich use this)."""
+        return [
+            ("api_key", None if self.api_key is None else "***"),
+            ("api_base", self.api_base),
+            ("timeout", self.timeout),
+            ("max_retries", self.max_retries),
+            ("options", redact_options(self.options)),
+            ("capabilities", self.capabilities),
+        ]
 
 
 def to_settings(name: str, value: ProviderSettings | Mapping[str, Any]) -> ProviderSettings:

@@ -133,10 +133,30 @@ class RerankRequest(msgspec.Struct, kw_only=True):
     options: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"RerankRequest({shown})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """The fields worth showing, secret options masked (``repr`` and rich use this)."""
         from rerankit._redact import redact_options
 
-        return (
-            f"RerankRequest(model={self.model!r}, query={self.query!r}, "
-            f"documents=<{len(self.documents)} documents>, top_n={self.top_n!r}, "
-            f"options={redact_options(self.options)!r})"
-        )
+        return [
+            ("model", self.model),
+            ("query", self.query),
+            ("documents", _Count(len(self.documents), "documents")),
+            ("top_n", self.top_n),
+            ("options", redact_options(self.options)),
+        ]
+
+
+class _Count:
+    """Shows as ``<3 documents>`` in a repr."""
+
+    __slots__ = ("number", "what")
+
+    def __init__(self, number: int, what: str) -> None:
+        self.number = number
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"<{self.number} {self.what}>"

@@ -55,6 +55,8 @@ def test_reprs_hide_the_key() -> None:
     for obj in (settings, ctx, client):
         assert SECRET not in repr(obj)
         assert SECRET not in str(obj)
+    for struct in (settings, ctx):  # rich's pretty printer reads __rich_repr__
+        assert SECRET not in str(struct.__rich_repr__())
     assert "'***'" in repr(settings)
     assert "'***'" in repr(ctx)
 
@@ -77,4 +79,5 @@ def test_secret_options_are_masked_in_reprs() -> None:
     request = rerankit.RerankRequest(model="m", query="q", documents=["d"], options=options)
     for obj in (settings, request):
         assert SECRET not in repr(obj)
+        assert SECRET not in str(obj.__rich_repr__())
         assert "eu-west-1" in repr(obj)

@@ -128,6 +128,9 @@ def test_client_keys_from_the_file_and_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("MY_KEYS", " env-1 ,, env-2 ")
     config = parse_config(MINIMAL + '[server]\napi_keys = ["file-1"]\napi_keys_env = "MY_KEYS"\n')
     assert config.client_keys() == ["file-1", "env-1", "env-2"]
+    for shown in (repr(config), repr(config.server), str(config.server.__rich_repr__())):
+        assert "file-1" not in shown
+    assert "api_keys=['***']" in repr(config)
 
 
 def test_key_ring_identifies_keys_without_showing_them() -> None:

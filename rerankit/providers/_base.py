@@ -128,53 +128,36 @@ class Provider:
 _NO_CAPABILITIES = ModelCapabilities()
 
 
-class ProviderContext:
+class ProviderContext(msgspec.Struct, kw_only=True):
     """What a provider gets from the client for one call: credentials, endpoint and HTTP.
 
-    ``api_key`` never appears in ``repr()`` or in any error rerankit raises.
+    ``api_key`` never appears in ``repr()`` or in any error rerankit raises. ``transport`` is
+    how the client lends its connection pool (``post`` and ``post_bytes`` use it).
     """
 
-    __slots__ = (
-        "_transport",
-        "api_base",
-        "api_key",
-        "drop_params",
-        "extra_body",
-        "extra_headers",
-        "model",
-        "provider",
-        "timeout",
-    )
-
-    def __init__(
-        self,
-        *,
-        provider: str,
-        model: str,
-        api_key: str | None = None,
-        api_base: str | None = None,
-        timeout: float | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        drop_params: bool = False,
-        transport: Callable[[], Transport] | None = None,
-    ) -> None:
-        self.provider = provider
-        self.model = model
-        self.api_key = api_key
-        self.api_base = api_base
-        self.timeout = timeout
-        self.extra_body = extra_body
-        self.extra_headers = extra_headers
-        self.drop_params = drop_params
-        self._transport = transport
+    provider: str
+    model: str
+    api_key: str | None = None
+    api_base: str | None = None
+    timeout: float | None = None
+    extra_body: Mapping[str, Any] | None = None
+    extra_headers: Mapping[str, str] | None = None
+    drop_params: bool = False
+    transport: Callable[[], Transport] | None = None
 
     def __repr__(self) -> str:
-        key = "None" if self.api_key is None else "'***'"
-        return (
-            f"ProviderContext(provider={self.provider!r}, model={self.model!r}, api_key={key}, "
-            f"api_base={self.api_base!r}, timeout={self.timeout!r})"
-        )
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"ProviderContext({shown})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """The fields worth showing, the key masked (``repr`` and rich use this)."""
+        return [
+            ("provider", self.provider),
+            ("model", self.model),
+            ("api_key", None if self.api_key is None else "***"),
+            ("api_base", self.api_base),
+            ("timeout", self.timeout),
+        ]
 
     def bearer_headers(self) -> dict[str, str]:
         """``Content-Type`` plus ``Authorization: Bearer <key>`` when a key is configured."""
@@ -221,9 +204,9 @@ class ProviderContext:
         whose provider applies ``extra_body`` and ``extra_headers`` before signing) and for
         bodies that are not JSON (a token-exchange form). Errors are raised as by ``post``.
         """
-        if self._transport is None:
+        if self.transport is None:
             raise RuntimeError("this ProviderContext has no HTTP transport")
-        return self._transport().post(
+        return self.transport().post(
             url,
             body,
             headers,

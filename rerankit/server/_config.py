@@ -64,6 +64,17 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Seconds in-flight requests get to finish after SIGTERM or SIGINT (0: no limit)."""
     access_log: bool = False
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"ServerSettings({shown})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """Every field, the client keys masked (``repr`` and rich use this)."""
+        return [
+            (name, ["***"] * len(self.api_keys) if name == "api_keys" else getattr(self, name))
+            for name in self.__struct_fields__
+        ]
+
 
 class ModelRoute(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One ``[models."<public name>"]`` table: where a public model name goes."""
