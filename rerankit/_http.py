@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from rerankit._deadlines import Deadlines
 from rerankit._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -125,16 +126,19 @@ class Transport:
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
         self._slots: _Slots | None = None
-        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._deadlines: Deadlines | None = None
+        self._timeouts: dict[tuple[float | None, bool], aiohttp.ClientTimeout] = {}
         self._pid = os.getpid()
 
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> tuple[aiohttp.ClientSession, _Slots]:
-        """A session and connection slots for ``loop``, whose calls have none yet."""
+    async def _open(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[aiohttp.ClientSession, _Slots, Deadlines]:
+        """A session, connection slots and request deadlines for ``loop``, which has none yet."""
         session = self._session
+        slots, deadlines = _Slots(self._max_connections), Deadlines(loop)
         if session is not None and not self._owned:
-            self._slots = _Slots(self._max_connections)
-            self._loop = loop
-            return session, self._slots
+            self._slots, self._deadlines, self._loop = slots, deadlines, loop
+            return session, slots, deadlines
         if session is not None:
             self._forget(session)
         session = aiohttp.ClientSession(
@@ -146,11 +150,11 @@ class Transport:
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
         self._session, self._loop, self._pid = session, loop, os.getpid()
-        self._slots = slots = _Slots(self._max_connections)
+        self._slots, self._deadlines = slots, deadlines
         closer = self._close_at_loop_shutdown(session)
         await closer.asend(None)
         _closers[id(session)] = closer
-        return session, slots
+        return session, slots, deadlines
 
     def _forget(self, session: aiohttp.ClientSession) -> None:
         """Drop a session of another loop or process without touching its sockets."""
@@ -166,16 +170,18 @@ class Transport:
         finally:
             _closers.pop(id(session), None)
             if self._session is session:
-                self._session = self._slots = None
+                self._session = self._slots = self._deadlines = None
             if os.getpid() == self._pid and not session.closed:
                 await session.close()
 
-    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(seconds)
+    def _timeout(self, seconds: float | None, total: bool) -> aiohttp.ClientTimeout:
+        """aiohttp's limits for one attempt: connecting a new socket, and (``total``) the whole
+        attempt, for the rare call outside a task that ``Deadlines`` cannot cancel."""
+        timeout = self._timeouts.get((seconds, total))
         if timeout is None:
             connect = None if seconds is None else min(seconds, 10.0)
-            timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=connect)
-            self._timeouts[seconds] = timeout
+            timeout = aiohttp.ClientTimeout(total=seconds if total else None, sock_connect=connect)
+            self._timeouts[seconds, total] = timeout
         return timeout
 
     async def post(
@@ -191,18 +197,39 @@ class Transport:
     ) -> HTTPResponse:
         """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
         loop = asyncio.get_running_loop()
-        session, slots = self._session, self._slots
-        if session is None or slots is None or (self._owned and self._loop is not loop):
-            session, slots = await self._open(loop)
+        session, slots, deadlines = self._session, self._slots, self._deadlines
+        if (
+            session is None
+            or slots is None
+            or deadlines is None
+            or (self._owned and self._loop is not loop)
+        ):
+            session, slots, deadlines = await self._open(loop)
         if not slots.take_now():
             await slots.take()
+        task = None
+        if timeout is not None:
+            task = asyncio.current_task()
+            if task is not None:
+                deadlines.start(task, timeout)
         try:
             async with session.post(
-                url, data=body, headers=headers, timeout=self._timeout(timeout)
+                url,
+                data=body,
+                headers=headers,
+                timeout=self._timeout(timeout, total=task is None),
             ) as resp:
                 data = await resp.read()
                 status, resp_headers = resp.status, resp.headers
-        except asyncio.TimeoutError as exc:
+        except asyncio.CancelledError:
+            if task is None or not deadlines.stop(task):
+                raise
+            raise APITimeoutError(
+                f"{provider} did not answer within {timeout} s (model {model!r})",
+                provider=provider,
+                model=model,
+            ) from None
+        except asyncio.TimeoutError as exc:  # connecting took too long
             raise APITimeoutError(
                 f"{provider} did not answer within {timeout} s (model {model!r})",
                 provider=provider,
@@ -216,6 +243,8 @@ class Transport:
                 model=model,
             ) from exc
         finally:
+            if task is not None:
+                deadlines.stop(task)
             slots.give()
         if status >= 400:
             raise _status_error(status, resp_headers, data, provider, model, secret)
