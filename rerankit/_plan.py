@@ -24,7 +24,7 @@ __all__ = ["Plan", "collect_batches", "finalize_results", "plan_requests", "sort
 
 MAX_BYTES_PER_CHAR = 4
 """No tokenizer gives a character more tokens than its UTF-8 bytes, at most four: texts this
-many times shorter than a limit are inside it without counting."""
+many times shorter than a limit are inside it without counting (ASCII texts: as long)."""
 
 MIN_WINDOW = 8
 """The fewest tokens a chunk may hold; a query that leaves less room is a configuration error."""
@@ -68,10 +68,7 @@ def plan_requests(
         and caps.max_request_tokens is None
         and caps.max_request_bytes is None
         and (caps.max_documents is None or len(texts) <= caps.max_documents)
-        and (
-            caps.max_tokens_per_doc is None
-            or max(map(len, texts), default=0) * MAX_BYTES_PER_CHAR <= caps.max_tokens_per_doc
-        )
+        and (caps.max_tokens_per_doc is None or surely_within(texts, caps.max_tokens_per_doc))
     ):
         return None  # the common case, decided without counting anything
     window = _window(query, caps, counter, window, model)
@@ -121,11 +118,19 @@ def _doc_tokens(
     """Token counts, or ``None`` when no limit needs them (checked cheaply first)."""
     if window is None and caps.max_request_tokens is None:
         return None
-    if caps.max_request_tokens is None and window is not None:
-        longest = max(map(len, texts), default=0)
-        if longest * MAX_BYTES_PER_CHAR <= window:
-            return None
+    if caps.max_request_tokens is None and window is not None and surely_within(texts, window):
+        return None
     return counter.count(texts)
+
+
+def surely_within(texts: list[str], tokens: int) -> bool:
+    """Whether no text can have more than ``tokens`` tokens under any tokenizer, judged
+    without counting: a token holds at least one UTF-8 byte, and a character takes at most
+    four bytes (one in ASCII, which ``str.isascii`` knows without scanning)."""
+    longest = max(map(len, texts), default=0)
+    if longest * MAX_BYTES_PER_CHAR <= tokens:
+        return True
+    return longest <= tokens and all(map(str.isascii, texts))
 
 
 def _chunk(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import rerankit
 from rerankit import RerankRequest, RerankResponse, RerankResult
-from rerankit._plan import plan_requests
+from rerankit._plan import plan_requests, surely_within
 from rerankit._tokens import HFTokenizer, TokenEstimator
 from rerankit.providers import ModelCapabilities, Provider, ProviderContext
 from rerankit.testing import FakeServer, Reply, TEIFake, overlap_score
@@ -309,3 +309,18 @@ def test_per_document_options_follow_their_documents_into_batches_and_chunks() -
     assert chunks >= 2  # the long document went as several chunks, each with its tag
     assert flat == ["a", *["b"] * chunks, "c"]
     assert all(count == len(tags) for count, tags in sent)
+
+
+@given(st.lists(st.text(max_size=60), max_size=8), st.integers(1, 120))
+def test_texts_judged_within_a_limit_without_counting_are_within_it(
+    texts: list[str], tokens: int
+) -> None:
+    if surely_within(texts, tokens):  # no tokenizer makes more tokens than UTF-8 bytes
+        assert all(len(text.encode()) <= tokens for text in texts)
+
+
+def test_long_ascii_texts_fit_without_counting() -> None:
+    assert surely_within(["a" * 3000, "b" * 4096], 4096)
+    assert not surely_within(["a" * 4097], 4096)
+    assert not surely_within(["é" * 1100], 4096)  # up to 4 bytes a character: counted
+    assert surely_within(["é" * 1000], 4096)
