@@ -85,6 +85,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_instructions(session: nox.Session) -> None:
+    """Count instructions per call under Valgrind, rerankit against the baseline (arguments
+    go to benchmarks/instructions.py); needs ``valgrind`` on the machine."""
+    install(session)
+    session.run("python", "benchmarks/instructions.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def load(session: nox.Session) -> None:
     """Run the load and fault benchmark (arguments go to benchmarks/load.py)."""
     install(session)
