@@ -23,7 +23,6 @@ from rerankit._prepare import (
     check_instruction,
     check_tokenizer,
     client_side_chunking,
-    merged_headers,
     split_options,
 )
 from rerankit._retry import RetryPolicy
@@ -325,9 +324,7 @@ class AsyncClient:
             api_base=target.api_base(kwargs),
             timeout=check_timeout(kwargs["timeout"]) if "timeout" in kwargs else target.timeout,
             extra_body=extra_body,
-            extra_headers=target.headers
-            if extra_headers is None
-            else merged_headers(settings, extra_headers),
+            extra_headers=target.headers(extra_headers),
             drop_params=drop,
             transport=self._get_transport,
         )

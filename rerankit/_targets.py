@@ -14,7 +14,7 @@ from typing import Any
 
 from rerankit._cost import PriceEntry, PriceTable, default_prices
 from rerankit._dispatch import resolve_model
-from rerankit._prepare import api_base, api_key
+from rerankit._prepare import api_base, api_key, merged_headers
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
@@ -31,9 +31,9 @@ class Target:
 
     __slots__ = (
         "_base",
+        "_headers",
         "_key",
         "cls",
-        "headers",
         "impl",
         "model",
         "price",
@@ -61,8 +61,7 @@ class Target:
         self._base = (
             settings.api_base.rstrip("/") or None if settings and settings.api_base else None
         )
-        self.headers = settings.extra_headers or None if settings is not None else None
-        """The extra headers configured on the client, if any."""
+        self._headers = settings.extra_headers or None if settings is not None else None
         self.provider = provider
         self.model = model
         self.cls = cls
@@ -87,6 +86,12 @@ class Target:
         if not kwargs and self._base:
             return self._base
         return api_base(kwargs, self.settings, self.cls, self.provider)
+
+    def headers(self, extra: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        """A call's extra HTTP headers: the client's for the provider, then the call's own."""
+        if extra is None:
+            return self._headers
+        return merged_headers(self.settings, extra)
 
 
 class Targets:
