@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
-from rerankit._redact import redact_options
+from rerankit._redact import masked_repr, redact_options
 
 __all__ = ["ProviderSettings", "first_env", "to_settings"]
 
@@ -61,8 +61,7 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError(f"max_retries must be >= 0, got {self.max_retries!r}")
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
-        return f"ProviderSettings({shown})"
+        return masked_repr(self)
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         """The fields worth showing, secrets masked (``repr`` and rich use this)."""

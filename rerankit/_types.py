@@ -133,8 +133,9 @@ class RerankRequest(msgspec.Struct, kw_only=True):
     options: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
-        return f"RerankRequest({shown})"
+        from rerankit._redact import masked_repr
+
+        return masked_repr(self)
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         """The fields worth showing, secret options masked (``repr`` and rich use this)."""

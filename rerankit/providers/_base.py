@@ -13,6 +13,7 @@ from rerankit._errors import (
     ResponseValidationError,
     UnsupportedParameterError,
 )
+from rerankit._redact import masked_repr
 from rerankit._types import RerankRequest, RerankResponse, ScoreKind
 
 if TYPE_CHECKING:
@@ -146,8 +147,7 @@ class ProviderContext(msgspec.Struct, kw_only=True):
     transport: Callable[[], Transport] | None = None
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
-        return f"ProviderContext({shown})"
+        return masked_repr(self)
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         """The fields worth showing, the key masked (``repr`` and rich use this)."""

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._redact import masked_repr
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,8 +66,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_log: bool = False
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
-        return f"ServerSettings({shown})"
+        return masked_repr(self)
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         """Every field, the client keys masked (``repr`` and rich use this)."""
