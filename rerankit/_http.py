@@ -198,12 +198,7 @@ class Transport:
         """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
         loop = asyncio.get_running_loop()
         session, slots, deadlines = self._session, self._slots, self._deadlines
-        if (
-            session is None
-            or slots is None
-            or deadlines is None
-            or (self._owned and self._loop is not loop)
-        ):
+        if session is None or slots is None or deadlines is None or self._loop is not loop:
             session, slots, deadlines = await self._open(loop)
         if not slots.take_now():
             await slots.take()

@@ -98,3 +98,24 @@ async def test_a_hung_provider_times_out_and_the_caller_carries_on() -> None:
                 assert task.cancelling() == 0
             response = await client.rerank("cohere/rerank-v3.5", "q", ["a", "b"])
             assert len(response.results) == 2
+
+
+async def test_a_session_passed_in_is_used_and_left_open() -> None:
+    import aiohttp
+
+    settings = {"cohere": {"api_key": API_KEY}}
+    with FakeServer(CohereFake(API_KEY)) as server:
+        settings["cohere"]["api_base"] = server.url
+        async with aiohttp.ClientSession(headers={"X-Caller": "mine"}) as session:
+            async with AsyncClient(providers=settings, session=session) as client:
+                response = await client.rerank("cohere/rerank-v3.5", "q", ["a", "b"])
+            assert len(response.results) == 2
+            assert server.received[-1].headers["x-caller"] == "mine"
+            assert not session.closed
+            server.fail(Reply(delay=5))
+            async with AsyncClient(
+                providers=settings, session=session, timeout=0.2, max_retries=0
+            ) as client:
+                with pytest.raises(rerankit.APITimeoutError):
+                    await client.rerank("cohere/rerank-v3.5", "q", ["a", "b"])
+            assert not session.closed
