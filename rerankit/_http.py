@@ -218,18 +218,10 @@ class Transport:
                 status, resp_headers = resp.status, resp.headers
         except asyncio.CancelledError:
             if task is None or not deadlines.stop(task):
-                raise
-            raise APITimeoutError(
-                f"{provider} did not answer within {timeout} s (model {model!r})",
-                provider=provider,
-                model=model,
-            ) from None
-        except asyncio.TimeoutError as exc:  # connecting took too long
-            raise APITimeoutError(
-                f"{provider} did not answer within {timeout} s (model {model!r})",
-                provider=provider,
-                model=model,
-            ) from exc
+                raise  # cancelled by the caller, not by the deadline
+            raise _timed_out(provider, model, timeout) from None
+        except asyncio.TimeoutError as exc:  # aiohttp's limits: connecting, or outside a task
+            raise _timed_out(provider, model, timeout) from exc
         except (aiohttp.ClientError, OSError) as exc:
             reason = redact_text(str(exc) or type(exc).__name__, secret)
             raise APIConnectionError(
@@ -259,6 +251,14 @@ class Transport:
             asyncio.run_coroutine_threadsafe(session.close(), self._loop)
         else:
             self._forget(session)
+
+
+def _timed_out(provider: str, model: str, timeout: float | None) -> APITimeoutError:
+    return APITimeoutError(
+        f"{provider} did not answer within {timeout} s (model {model!r})",
+        provider=provider,
+        model=model,
+    )
 
 
 def _status_error(
