@@ -325,6 +325,8 @@ def _checked(
     results: Sequence[RerankResult], count: int, expect_all: bool, provider: str, model: str
 ) -> list[RerankResult]:
     """``results`` in ascending index order, each checked; raises on the first problem."""
+    if not isinstance(results, (list, tuple)):
+        raise _invalid(provider, model, f"results is a {type(results).__name__}, not a list")
     slots: list[RerankResult | None] = [None] * count
     found = 0
     for position, result in enumerate(results):

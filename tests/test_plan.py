@@ -52,6 +52,10 @@ def test_documents_can_be_left_out_and_echoes_are_dropped() -> None:
         ([RerankResult(index=0, relevance_score=float("inf"))], "not finite"),
         ([RerankResult(index=0, relevance_score="1")], "not a number"),  # type: ignore[arg-type]
         ([{"index": 0, "relevance_score": 1.0}], "not a RerankResult"),
+        (None, "results is a NoneType, not a list"),
+        ({"index": 0}, "results is a dict, not a list"),
+        ([RerankResult(index=0, relevance_score=1.0)] * 2, "appears more than once"),
+        ([RerankResult(index=0, relevance_score=float("nan"))], "not finite"),
     ],
 )
 def test_invalid_results(results: list[Any], problem: str) -> None:
