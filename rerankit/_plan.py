@@ -62,14 +62,7 @@ def plan_requests(
     ``window`` (the caller's ``max_tokens_per_doc``, when the provider cannot apply it) narrows
     the model's own window; ``max_chunks_per_doc`` keeps only each document's first chunks.
     """
-    if (
-        window is None
-        and caps.max_pair_tokens is None
-        and caps.max_request_tokens is None
-        and caps.max_request_bytes is None
-        and (caps.max_documents is None or len(texts) <= caps.max_documents)
-        and (caps.max_tokens_per_doc is None or surely_within(texts, caps.max_tokens_per_doc))
-    ):
+    if _surely_one_request(query, texts, caps, window):
         return None  # the common case, decided without counting anything
     window = _window(query, caps, counter, window, model)
     doc_tokens = _doc_tokens(texts, counter, window, caps)
@@ -121,6 +114,37 @@ def _doc_tokens(
     if caps.max_request_tokens is None and window is not None and surely_within(texts, window):
         return None
     return counter.count(texts)
+
+
+def _surely_one_request(
+    query: str, texts: list[str], caps: ModelCapabilities, window: int | None
+) -> bool:
+    """Whether one request of ``texts`` as they are keeps every limit, judged from their
+    lengths alone: a token holds at least one UTF-8 byte, a character at most four (one in
+    ASCII). False means "count to know", not "too long"."""
+    if caps.max_documents is not None and len(texts) > caps.max_documents:
+        return False
+    doc_limits = [limit for limit in (caps.max_tokens_per_doc, window) if limit is not None]
+    pair, request, size = caps.max_pair_tokens, caps.max_request_tokens, caps.max_request_bytes
+    if pair is None and request is None and size is None:
+        return not doc_limits or surely_within(texts, min(doc_limits))
+    per_char = 1 if query.isascii() and all(map(str.isascii, texts)) else MAX_BYTES_PER_CHAR
+    longest = max(map(len, texts), default=0) * per_char
+    query_most = len(query) * per_char
+    if doc_limits and longest > min(doc_limits):
+        return False
+    for shared in (pair, request):  # the query must leave room for a document (see _window)
+        if shared is not None and shared - query_most < MIN_WINDOW:
+            return False
+    if pair is not None and query_most + longest > pair:
+        return False
+    if request is None and size is None:
+        return True
+    total = sum(map(len, texts)) * per_char
+    if request is not None and query_most * len(texts) + total > request:
+        return False
+    overhead = caps.request_byte_overhead + query_most
+    return size is None or overhead * len(texts) + total <= size
 
 
 def surely_within(texts: list[str], tokens: int) -> bool:

@@ -324,3 +324,38 @@ def test_long_ascii_texts_fit_without_counting() -> None:
     assert not surely_within(["a" * 4097], 4096)
     assert not surely_within(["é" * 1100], 4096)  # up to 4 bytes a character: counted
     assert surely_within(["é" * 1000], 4096)
+
+
+caps_with_budgets = st.builds(
+    ModelCapabilities,
+    max_documents=st.none() | st.integers(1, 12),
+    max_tokens_per_doc=st.none() | st.integers(8, 80),
+    max_pair_tokens=st.none() | st.integers(16, 120),
+    max_request_tokens=st.none() | st.integers(40, 600),
+    max_request_bytes=st.none() | st.integers(200, 2_000),
+    request_byte_overhead=st.integers(0, 20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    query=st.text(min_size=1, max_size=30),
+    texts=st.lists(st.text(max_size=60), max_size=10),
+    caps=caps_with_budgets,
+    window=st.none() | st.integers(8, 60),
+)
+def test_skipping_the_count_never_changes_the_plan(
+    query: str, texts: list[str], caps: ModelCapabilities, window: int | None
+) -> None:
+    """When lengths alone say one request fits, counting would have said so too."""
+    import rerankit._plan as planning
+
+    if not planning._surely_one_request(query, texts, caps, window):
+        return
+    fast = planning._surely_one_request
+    try:
+        planning._surely_one_request = lambda *args: False  # type: ignore[assignment]
+        counted = plan_requests(query, texts, caps, ESTIMATOR, window=window)
+    finally:
+        planning._surely_one_request = fast  # type: ignore[assignment]
+    assert counted is None

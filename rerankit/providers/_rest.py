@@ -9,6 +9,7 @@ and that table. Quirks beyond the table live in overridden hooks (``wire_model``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=256)
 def join_route(
     base: str, route: str, *, complete: tuple[str, ...] = (), strip: tuple[str, ...] = ()
 ) -> str:
@@ -41,7 +43,7 @@ def join_route(
     A base ending in the route's last segment (or in one of ``complete``) is the full URL. A base
     ending in a leading part of the route gets only the rest, so with route ``/v1/rerank`` both
     ``https://host`` and ``https://host/v1`` give ``https://host/v1/rerank``. ``strip`` lists
-    suffixes removed from the base first.
+    suffixes removed from the base first. Answers are cached: a client asks the same on every call.
     """
     base = base.rstrip("/")
     for suffix in strip:
@@ -307,16 +309,21 @@ class RestProvider(Provider):
             results = [RerankResult(item.index, score(item)) for item in items]  # type: ignore[arg-type]
         else:
             results = [RerankResult(item.index, _first_score(item, fields)) for item in items]  # type: ignore[arg-type]
-        for result, item in zip(results, items, strict=True):
-            if result.index is None or result.relevance_score is None:
-                missing = "index" if item.index is None else " or ".join(fields)
-                raise ResponseValidationError(
-                    f"{ctx.provider} sent a result without {missing} for model {ctx.model!r}: "
-                    f"{msgspec.json.encode(item).decode()}",
-                    provider=ctx.provider,
-                    model=ctx.model,
-                )
+        if None in map(_index, results) or None in map(_score, results):
+            for result, item in zip(results, items, strict=True):
+                if result.index is None or result.relevance_score is None:
+                    missing = "index" if item.index is None else " or ".join(fields)
+                    raise ResponseValidationError(
+                        f"{ctx.provider} sent a result without {missing} for model "
+                        f"{ctx.model!r}: {msgspec.json.encode(item).decode()}",
+                        provider=ctx.provider,
+                        model=ctx.model,
+                    )
         return results
+
+
+_index = attrgetter("index")
+_score = attrgetter("relevance_score")
 
 
 def _first_score(item: ResultItem, fields: tuple[str, ...]) -> float | None:
