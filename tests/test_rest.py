@@ -90,9 +90,24 @@ def test_strict_vendor_rejects_other_shapes(body: object, problem: str) -> None:
         [{"index": 1, "score": 0.9}, {"index": 0, "score": 0.1}],
         {"data": [{"index": 1, "relevance_score": 0.9}, {"index": 0, "relevance_score": 0.1}]},
         {"results": [{"index": 0, "relevance_score": 0.1}, {"index": 1, "relevance_score": 0.9}]},
+        # shapes the typed fast path cannot take, read by the lenient one
+        {"results": [{"index": 0, "score": 0.1}, {"index": 1, "relevance_score": 0.9}]},
+        {
+            "results": [
+                {"index": 1, "relevance_score": 0.9, "document": "echo"},
+                {"index": 0, "score": 0.1},
+            ]
+        },
+        {
+            "results": [
+                {"index": 1, "relevance_score": 0.9, "document": {"text": "echo"}},
+                {"index": 0, "relevance_score": None, "score": 0.1},
+            ]
+        },
     ],
 )
 def test_lenient_vendor_reads_every_documented_shape(body: object) -> None:
     with FakeServer(lambda request: Reply(body=body)) as server:
         response = rerankit.rerank("cohere_compatible/any", "q", ["a", "b"], api_base=server.url)
     assert [r.index for r in response.results] == [1, 0]
+    assert [r.document for r in response.results] == [{"text": "b"}, {"text": "a"}]

@@ -141,6 +141,27 @@ class Envelope(msgspec.Struct):
 _Answer = list[ResultItem] | Envelope
 
 
+class _ResultsEnvelope(Envelope):
+    results: list[RerankResult] | None = None  # type: ignore[assignment]
+
+
+class _DataEnvelope(Envelope):
+    data: list[RerankResult] | None = None  # type: ignore[assignment]
+
+
+_TYPED_ENVELOPES: dict[str, type[Envelope]] = {"results": _ResultsEnvelope, "data": _DataEnvelope}
+
+
+def _typed_answer(vendor: RestVendor) -> tuple[msgspec.json.Decoder[Envelope], str] | None:
+    """A decoder reading ``vendor``'s usual answer (the first result field, each item with
+    ``index`` and ``relevance_score``) straight into ``RerankResult``s, and that field."""
+    field = vendor.results_fields[0]
+    envelope = _TYPED_ENVELOPES.get(field)
+    if envelope is None or vendor.score_fields[:1] != ("relevance_score",):
+        return None
+    return msgspec.json.Decoder(envelope), field
+
+
 def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
@@ -183,6 +204,7 @@ class RestProvider(Provider):
     """A provider driven by its ``vendor`` table; subclasses override hooks for their quirks."""
 
     vendor: ClassVar[RestVendor]
+    _typed_answer: ClassVar[tuple[msgspec.json.Decoder[Envelope], str] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -191,6 +213,7 @@ class RestProvider(Provider):
             if vendor.default_base and cls.default_api_base is None:
                 cls.default_api_base = vendor.default_base
             cls.options = cls.options | frozenset(vendor.extras)
+            cls._typed_answer = _typed_answer(vendor)
 
     def capabilities(self, model: str) -> ModelCapabilities:
         return self.vendor.models.get(model, self.vendor.default)
@@ -260,6 +283,17 @@ class RestProvider(Provider):
         self, answer: HTTPResponse, request: RerankRequest, ctx: ProviderContext
     ) -> RerankResponse:
         """Results, id and usage from the answer's body."""
+        typed = self._typed_answer
+        if typed is not None:  # the usual answer, decoded straight into RerankResult
+            decoder, field = typed
+            try:
+                envelope: Envelope = decoder.decode(answer.body)
+            except msgspec.DecodeError:
+                pass  # something unusual: the lenient path below reads it, or names the problem
+            else:
+                results = getattr(envelope, field)
+                if results is not None:
+                    return self._response(answer, request, envelope, results)
         decoded: list[ResultItem] | Envelope = ctx.decode(answer.body, _Answer)  # type: ignore[arg-type]
         if isinstance(decoded, list):
             if "" not in self.vendor.results_fields:
@@ -272,12 +306,21 @@ class RestProvider(Provider):
             envelope, items = Envelope(), decoded
         else:
             envelope, items = decoded, self._items(decoded, ctx)
+        return self._response(answer, request, envelope, self._results(items, ctx))
+
+    def _response(
+        self,
+        answer: HTTPResponse,
+        request: RerankRequest,
+        envelope: Envelope,
+        results: list[RerankResult],
+    ) -> RerankResponse:
         score_kind = "unknown"
         option = self.vendor.logit_option
         if option is not None and request.options.get(option[0], None) == option[1]:
             score_kind = "logit"
         return RerankResponse(
-            results=self._results(items, ctx),
+            results=results,
             id=None if envelope.id is None else str(envelope.id),
             usage=usage_from(envelope),
             score_kind=score_kind,  # type: ignore[arg-type]
