@@ -27,6 +27,24 @@ def positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
+def test_provider_benchmark_reports_every_provider() -> None:
+    script = ROOT / "benchmarks" / "providers.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--rounds", "1", "--calls", "50", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    providers = ("cohere", "jina_ai", "together_ai", "hosted_vllm", "voyage", "huggingface")
+    assert set(report) == {"baseline", *providers}
+    for name, row in report.items():
+        assert positive(row["us_per_call"]), name
+        assert positive(row["ratio"]), name
+
+
 @pytest.mark.slow
 def test_quick_benchmark_reports_every_metric() -> None:
     proc = subprocess.run(
