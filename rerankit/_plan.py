@@ -124,14 +124,16 @@ def _surely_one_request(
     ASCII). False means "count to know", not "too long"."""
     if caps.max_documents is not None and len(texts) > caps.max_documents:
         return False
-    doc_limits = [limit for limit in (caps.max_tokens_per_doc, window) if limit is not None]
+    doc_limit = caps.max_tokens_per_doc
+    if window is not None and (doc_limit is None or window < doc_limit):
+        doc_limit = window
     pair, request, size = caps.max_pair_tokens, caps.max_request_tokens, caps.max_request_bytes
     if pair is None and request is None and size is None:
-        return not doc_limits or surely_within(texts, min(doc_limits))
+        return doc_limit is None or surely_within(texts, doc_limit)
     per_char = 1 if query.isascii() and all(map(str.isascii, texts)) else MAX_BYTES_PER_CHAR
     longest = max(map(len, texts), default=0) * per_char
     query_most = len(query) * per_char
-    if doc_limits and longest > min(doc_limits):
+    if doc_limit is not None and longest > doc_limit:
         return False
     for shared in (pair, request):  # the query must leave room for a document (see _window)
         if shared is not None and shared - query_most < MIN_WINDOW:
