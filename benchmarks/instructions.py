@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import re
 import shutil
 import subprocess
@@ -34,22 +33,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-DOCS = [f"document number {i} about passwords and accounts" for i in range(20)]
+from providers import DOCS, QUERY, canned_results, stub_transport  # noqa: E402
+
 MODEL = "rerank-v3.5"
-QUERY = "how do I rotate the API keys of a production deployment without downtime"
 WARMUP = 200
 
 
 def _canned_answer() -> bytes:
     import msgspec
 
-    rng = random.Random(1)
-    results = sorted(
-        ({"index": i, "relevance_score": rng.random()} for i in range(len(DOCS))),
-        key=lambda r: -float(r["relevance_score"]),
-    )
     meta = {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
-    return msgspec.json.encode({"id": "bench", "results": results, "meta": meta})
+    return msgspec.json.encode({"id": "bench", "results": canned_results(), "meta": meta})
 
 
 async def _own_work(client_name: str, calls: int) -> None:
@@ -67,17 +61,9 @@ async def _own_work(client_name: str, calls: int) -> None:
         return
 
     import rerankit
-    from rerankit._http import HTTPResponse
-
-    class Stub:
-        async def post(self, *args: Any, **kwargs: Any) -> HTTPResponse:
-            return HTTPResponse(200, {}, answer)
-
-        async def aclose(self) -> None:
-            pass
 
     client = rerankit.AsyncClient(providers={"cohere": {"api_key": "k" * 20, "api_base": "x"}})
-    client._transport = Stub()  # type: ignore[assignment]
+    client._transport = stub_transport(answer)
     for _ in range(WARMUP + calls):
         await client.rerank(f"cohere/{MODEL}", QUERY, DOCS)
 

@@ -30,15 +30,30 @@ DOCS = [f"document number {i} about passwords and accounts" for i in range(20)]
 QUERY = "how do I rotate the API keys of a production deployment without downtime"
 
 
-def _results() -> list[dict[str, Any]]:
+def canned_results() -> list[dict[str, Any]]:
+    """A score for every document of ``DOCS``, best first, the same in every run."""
     rng = random.Random(1)
     results = [{"index": i, "relevance_score": rng.random()} for i in range(len(DOCS))]
     return sorted(results, key=lambda r: -float(r["relevance_score"]))
 
 
+def stub_transport(body: bytes) -> Any:
+    """A client transport answering every POST at once with ``body`` (no HTTP at all)."""
+    from rerankit._http import HTTPResponse
+
+    class Stub:
+        async def post(self, *args: Any, **kwargs: Any) -> HTTPResponse:
+            return HTTPResponse(200, {}, body)
+
+        async def aclose(self) -> None:
+            pass
+
+    return Stub()
+
+
 def _answers() -> dict[str, tuple[str, Any]]:
     """Model string and a canned answer in the vendor's shape, per provider."""
-    results = _results()
+    results = canned_results()
     usage = {"total_tokens": 400}
     scored = [{"index": r["index"], "score": r["relevance_score"]} for r in results]
     return {
@@ -69,20 +84,9 @@ async def measure(rounds: int, calls: int) -> dict[str, dict[str, float]]:
     from baseline import BaselineReply, _score
 
     import rerankit
-    from rerankit._http import HTTPResponse
-
-    class Stub:
-        def __init__(self, body: bytes) -> None:
-            self.body = body
-
-        async def post(self, *args: Any, **kwargs: Any) -> HTTPResponse:
-            return HTTPResponse(200, {}, self.body)
-
-        async def aclose(self) -> None:
-            pass
 
     encoder, decoder = msgspec.json.Encoder(), msgspec.json.Decoder(BaselineReply)
-    baseline_answer = msgspec.json.encode({"id": "x", "results": _results()})
+    baseline_answer = msgspec.json.encode({"id": "x", "results": canned_results()})
 
     async def baseline() -> None:
         encoder.encode({"model": "rerank-v3.5", "query": QUERY, "documents": DOCS})
@@ -92,7 +96,7 @@ async def measure(rounds: int, calls: int) -> dict[str, dict[str, float]]:
     for name, (model, answer) in _answers().items():
         settings = {"api_key": "k" * 20, "api_base": "http://stub", "requests_per_minute": 0}
         client = rerankit.AsyncClient(providers={name: {**settings, "tokens_per_minute": 0}})
-        client._transport = Stub(msgspec.json.encode(answer))  # type: ignore[assignment]
+        client._transport = stub_transport(msgspec.json.encode(answer))
 
         def call(client: Any = client, model: str = model) -> Any:
             return client.rerank(model, QUERY, DOCS)

@@ -27,17 +27,22 @@ def positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
-def test_provider_benchmark_reports_every_provider() -> None:
-    script = ROOT / "benchmarks" / "providers.py"
+def run_benchmark(script: str, *args: str, timeout: float = 120) -> Any:
+    """Run ``benchmarks/<script>`` with ``args`` from the checkout; its JSON report."""
     proc = subprocess.run(
-        [sys.executable, str(script), "--rounds", "1", "--calls", "50", "--json"],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        cwd=ROOT,
+        timeout=timeout,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+def test_provider_benchmark_reports_every_provider() -> None:
+    report = run_benchmark("providers.py", "--rounds", "1", "--calls", "50", "--json")
     providers = ("cohere", "jina_ai", "together_ai", "hosted_vllm", "voyage", "huggingface")
     assert set(report) == {"baseline", *providers}
     for name, row in report.items():
@@ -47,16 +52,7 @@ def test_provider_benchmark_reports_every_provider() -> None:
 
 @pytest.mark.slow
 def test_quick_benchmark_reports_every_metric() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report = run_benchmark("run.py", "--quick", "--json", timeout=60)
 
     for client in CLIENTS:
         for metric in CLIENT_METRICS:
@@ -80,15 +76,7 @@ def test_quick_benchmark_reports_every_metric() -> None:
 
 
 def test_batching_benchmark_runs_and_reports_every_case() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "batching.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report = run_benchmark("batching.py", "--quick", "--json")
     for case in ("short", "long"):
         data = report["cases"][case]
         assert data["requests"] > 1, case
@@ -99,15 +87,7 @@ def test_batching_benchmark_runs_and_reports_every_case() -> None:
 
 @pytest.mark.slow
 def test_load_benchmark_runs_and_leaves_nothing_behind() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--calls", "600", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report = run_benchmark("load.py", "--calls", "600", "--json")
     assert report["failed"] == []
     assert sum(report["outcomes"].values()) == 600
     assert report["outcomes"]["ok"] > 0
