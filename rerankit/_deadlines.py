@@ -17,7 +17,8 @@ __all__ = ["Deadlines"]
 
 
 class Deadlines:
-    """The deadlines of one loop's requests: ``start`` one, ``stop`` it, ask ``expired``."""
+    """The deadlines of one loop's requests: ``start`` one, then ``stop`` it (which tells
+    whether it passed)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -51,11 +52,12 @@ class Deadlines:
         self._timer_at = deadline
 
     def _fire(self) -> None:
+        # The loop may run a timer a hair early; what it was armed for is due all the same.
+        due = max(self._loop.time(), self._timer_at)
         self._timer, self._timer_at = None, math.inf
-        now = self._loop.time()
         earliest = math.inf
         for task, (deadline, before) in list(self._pending.items()):
-            if deadline <= now:
+            if deadline <= due:
                 del self._pending[task]
                 self._expired[task] = before
                 task.cancel()
