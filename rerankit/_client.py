@@ -13,11 +13,11 @@ import msgspec
 from rerankit._cache import ResponseCache, cache_key, lookup, store
 from rerankit._cost import PricesSpec, PriceTable, resolve_prices
 from rerankit._errors import APIError, ConfigurationError, RerankitError
-from rerankit._events import EventHook, Watchers
+from rerankit._events import EventHook, Watchers, call_tags
 from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
-from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
+from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
 from rerankit._plan import collect_batches, finalize_results, plan_requests
 from rerankit._prepare import (
     check_instruction,
@@ -45,6 +45,17 @@ DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may take, connecting included."""
 
 _ESTIMATOR = TokenEstimator()
+
+
+def _take_num_retries(kwargs: dict[str, Any], num_retries: object) -> None:
+    """LiteLLM's ``num_retries`` as ``max_retries`` in a call's ``kwargs``."""
+    if isinstance(num_retries, bool) or not isinstance(num_retries, int) or num_retries < 0:
+        raise ConfigurationError(f"num_retries must be an int >= 0, got {num_retries!r}")
+    if kwargs.setdefault("max_retries", num_retries) != num_retries:
+        raise ConfigurationError(
+            f"num_retries={num_retries!r} and max_retries={kwargs['max_retries']!r} disagree; "
+            "num_retries is LiteLLM's name for max_retries: pass one of them"
+        )
 
 
 class AsyncClient:
@@ -171,6 +182,9 @@ class AsyncClient:
         extra_headers: Mapping[str, str] | None = None,
         drop_params: bool | None = None,
         fallbacks: Sequence[FallbackSpec] | None = None,
+        metadata: Mapping[str, Any] | list[str] | None = None,
+        user: str | None = None,
+        num_retries: int | None = None,
         **kwargs: Any,
     ) -> RerankResponse:
         """Rank ``documents`` by relevance to ``query`` with ``model``.
@@ -193,14 +207,25 @@ class AsyncClient:
             fallbacks: models to try in order when this one fails after its retries with a
                 retryable error (connection, timeout, 408, 409, 429, 5xx), overriding the
                 client's; ``[]`` turns them off. See ``docs/production.md``.
+            metadata: a dict handed to hooks in every ``RerankEvent`` of this call (never
+                sent); a list goes to the provider as its per-document ``metadata`` option.
+            user: your end user's id, handed to hooks in every ``RerankEvent`` (never sent).
+            num_retries: LiteLLM's name for ``max_retries``.
             **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
-                and the provider's own options (e.g. ``api_version`` for Cohere).
+                the provider's own options (e.g. ``api_version`` for Cohere), and LiteLLM's
+                logging arguments, which are accepted and ignored (``litellm_call_id``...;
+                see ``docs/migrating.md``).
 
         Returns:
             A ``RerankResponse`` whose results are sorted by descending relevance;
             ``provider``/``model`` name the model that answered, ``fallback_from`` the ones
             that failed before it.
         """
+        if isinstance(metadata, list):  # a provider's per-document option (contextual)
+            kwargs["metadata"], metadata = metadata, None
+        tags = call_tags(metadata, user)
+        if num_retries is not None:
+            _take_num_retries(kwargs, num_retries)
         chain = self._fallbacks.chain(model, provider or custom_llm_provider, fallbacks)
         try:
             return await self._rerank_one(
@@ -219,6 +244,7 @@ class AsyncClient:
                 extra_headers,
                 drop_params,
                 kwargs,
+                tags,
             )
         except APIError as exc:
             if not chain or not falls_back(exc):
@@ -244,6 +270,7 @@ class AsyncClient:
                     None,
                     True,
                     dict(target.options),
+                    tags,
                 )
             except APIError as exc:
                 if not falls_back(exc):
@@ -272,6 +299,7 @@ class AsyncClient:
         extra_headers: Mapping[str, str] | None,
         drop_params: bool | None,
         kwargs: dict[str, Any],
+        tags: Mapping[str, Any] | None,
     ) -> RerankResponse:
         """One model, no fallbacks: plan, call (with retries), merge."""
         if custom_llm_provider is not None:
@@ -382,7 +410,7 @@ class AsyncClient:
             )
         retries = self._retries(kwargs, target.retries) if kwargs else target.retries
         watch = (
-            self._watchers.for_call(cls, settings, ctx)
+            self._watchers.for_call(cls, settings, ctx, tags)
             if target.watched or logger.isEnabledFor(logging.DEBUG)
             else None
         )
@@ -462,7 +490,8 @@ class AsyncClient:
         Args:
             model: the model string, as for ``rerank``.
             jobs: ``(query, documents)`` or ``(query, documents, top_n)`` pairs, dicts with
-                ``query``, ``documents`` (and ``top_n``), or ``RerankJob`` values.
+                ``query``, ``documents`` (and ``top_n``, ``metadata``, ``user``), or
+                ``RerankJob`` values. A job's ``metadata`` is merged over the call's.
             top_n: the cut-off for jobs that give none.
             concurrency: jobs in flight at once.
             on_progress: called as ``on_progress(done, total)`` after each job ends.
@@ -477,7 +506,8 @@ class AsyncClient:
 
         async def call(job: RerankJob) -> RerankResponse:
             cut = job.top_n if job.top_n is not None else top_n
-            return await self.rerank(model, job.query, job.documents, top_n=cut, **kwargs)
+            arguments = job_arguments(job, kwargs)
+            return await self.rerank(model, job.query, job.documents, top_n=cut, **arguments)
 
         return await run_many(parsed, call, limit, on_progress)
 

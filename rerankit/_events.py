@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -19,7 +19,7 @@ from rerankit._types import RerankRequest, RerankResponse, Usage
 if TYPE_CHECKING:
     from rerankit.providers._base import Provider, ProviderContext
 
-__all__ = ["EventHook", "Monitor", "RerankEvent", "Watchers"]
+__all__ = ["EventHook", "Monitor", "RerankEvent", "Watchers", "call_tags"]
 
 logger = logging.getLogger("rerankit")
 
@@ -32,7 +32,8 @@ class RerankEvent(msgspec.Struct, kw_only=True, frozen=True):
     ``request``: an attempt is about to be sent (after any rate-limit wait). ``response``: it
     succeeded, with ``latency`` (seconds) and ``usage``. ``retry``: it failed with ``error`` and
     will be tried again in ``retry_in`` seconds. ``error``: it failed for good. ``batch`` is set
-    when a call was split into several requests. Events never carry credentials.
+    when a call was split into several requests. ``metadata`` and ``user`` are what the call
+    passed as ``metadata=`` and ``user=``. Events never carry credentials.
     """
 
     kind: EventKind
@@ -47,6 +48,8 @@ class RerankEvent(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_wait: float = 0.0
     batch: int | None = None
     request_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    user: str | None = None
 
 
 EventHook = Callable[[RerankEvent], object]
@@ -149,9 +152,14 @@ class Watchers:
         self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
 
     def for_call(
-        self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
+        self,
+        cls: type[Provider],
+        settings: ProviderSettings | None,
+        ctx: ProviderContext,
+        tags: Mapping[str, Any] | None = None,
     ) -> Callable[[RerankRequest, int | None], Monitor] | None:
-        """What watches each request of one call (``None``: nothing to do, the fast path)."""
+        """What watches each request of one call (``None``: nothing to do, the fast path);
+        ``tags`` (from ``call_tags``) go into every event."""
         limiter = self.limiter(cls, settings, ctx)
         if not self.hooks and limiter is None and not logger.isEnabledFor(logging.DEBUG):
             return None
@@ -168,6 +176,8 @@ class Watchers:
                 "documents": len(request.documents),
                 "batch": batch,
             }
+            if tags:
+                base.update(tags)
             return Monitor(hooks, limiter, tokens, base)
 
         return watch
@@ -192,6 +202,19 @@ class Watchers:
     def limiters(self) -> dict[tuple[str, str | None], RateLimiter]:
         """The limiters made so far, by (provider, key fingerprint)."""
         return self._limiters
+
+
+def call_tags(metadata: object, user: object) -> dict[str, Any] | None:
+    """A call's ``metadata`` and ``user`` as event fields, checked (``None``: neither given)."""
+    if metadata is None and user is None:
+        return None
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigurationError(
+            f"metadata must be a dict (it is handed to hooks), got {type(metadata).__name__}"
+        )
+    if user is not None and not isinstance(user, str):
+        raise ConfigurationError(f"user must be a str, got {type(user).__name__}")
+    return {"metadata": None if metadata is None else dict(metadata), "user": user}
 
 
 def _fingerprint(secret: str | None) -> str | None:

@@ -12,7 +12,7 @@ import msgspec
 from rerankit._errors import ConfigurationError, RerankitError
 from rerankit._types import Document, RerankResponse
 
-__all__ = ["ProgressCallback", "RerankJob", "run_many", "to_jobs"]
+__all__ = ["ProgressCallback", "RerankJob", "job_arguments", "run_many", "to_jobs"]
 
 logger = logging.getLogger("rerankit")
 
@@ -21,15 +21,22 @@ ProgressCallback = Callable[[int, int], object]
 
 
 class RerankJob(msgspec.Struct, kw_only=True):
-    """One query and its documents; ``top_n`` overrides the call's own."""
+    """One query and its documents; ``top_n`` and ``user`` override the call's own, and
+    ``metadata`` is merged over the call's (for hooks, as ``rerank``'s ``metadata=``)."""
 
     query: str
     documents: list[Document]
     top_n: int | None = None
+    metadata: dict[str, Any] | None = None
+    user: str | None = None
+
+
+_JOB_KEYS = frozenset(RerankJob.__struct_fields__)
 
 
 def to_jobs(jobs: Iterable[Any]) -> list[RerankJob]:
-    """Jobs as ``RerankJob``, ``(query, documents[, top_n])`` or ``{"query", "documents"}``."""
+    """Jobs as ``RerankJob``, ``(query, documents[, top_n])`` or ``{"query", "documents"}``
+    dicts (with ``top_n``, ``metadata`` and ``user`` when wanted)."""
     if isinstance(jobs, (str, bytes, Mapping)):
         raise ConfigurationError("jobs must be a list of (query, documents) pairs or dicts")
     parsed = []
@@ -37,7 +44,7 @@ def to_jobs(jobs: Iterable[Any]) -> list[RerankJob]:
         if isinstance(job, RerankJob):
             parsed.append(job)
         elif isinstance(job, Mapping) and "query" in job and "documents" in job:
-            unknown = set(job) - {"query", "documents", "top_n"}
+            unknown = set(job) - _JOB_KEYS
             if unknown:
                 raise ConfigurationError(f"jobs[{position}] has unknown keys {sorted(unknown)}")
             parsed.append(RerankJob(**job))
@@ -51,6 +58,21 @@ def to_jobs(jobs: Iterable[Any]) -> list[RerankJob]:
                 f"with 'query' and 'documents', or a RerankJob; got {type(job).__name__}"
             )
     return parsed
+
+
+def job_arguments(job: RerankJob, call: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of one job's ``rerank``: the call's, with the job's own over them."""
+    if job.metadata is None and job.user is None:
+        return call
+    arguments = dict(call)
+    if job.metadata is not None:
+        shared = call.get("metadata")
+        arguments["metadata"] = (
+            {**shared, **job.metadata} if isinstance(shared, Mapping) else job.metadata
+        )
+    if job.user is not None:
+        arguments["user"] = job.user
+    return arguments
 
 
 async def run_many(

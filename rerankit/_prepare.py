@@ -14,6 +14,7 @@ from rerankit.providers._base import Provider
 
 __all__ = [
     "CALL_OPTIONS",
+    "LITELLM_IGNORED",
     "api_base",
     "api_key",
     "check_instruction",
@@ -27,6 +28,20 @@ CALL_OPTIONS = frozenset(
     {"api_key", "api_base", "base_url", "timeout", "max_retries", "tokenizer", "batch_concurrency"}
 )
 """Keyword arguments of ``rerank()`` that configure the call itself, for any provider."""
+
+LITELLM_IGNORED = frozenset(
+    {
+        "litellm_call_id",
+        "litellm_logging_obj",
+        "litellm_metadata",
+        "litellm_session_id",
+        "litellm_trace_id",
+        "model_info",
+        "proxy_server_request",
+    }
+)
+"""LiteLLM's own logging and proxy arguments of ``rerank()``: accepted so LiteLLM call sites run
+unchanged, and ignored (they configure nothing rerankit has)."""
 
 
 def client_side_chunking(
@@ -65,7 +80,7 @@ def split_options(
     """The provider's own options from ``kwargs``; anything else unknown raises or is dropped."""
     options: dict[str, Any] = dict(settings.options) if settings and settings.options else {}
     for key, value in kwargs.items():
-        if key in CALL_OPTIONS:
+        if key in CALL_OPTIONS or key in LITELLM_IGNORED:
             continue
         if key in cls.options:
             options[key] = value

@@ -1,7 +1,8 @@
 """Public request and response types (msgspec Structs).
 
 Results read both ways: ``result.index`` and ``result["index"]``, so call sites written for
-LiteLLM's dict-shaped results keep working unchanged.
+LiteLLM's dict-shaped results keep working unchanged. ``model_dump()`` turns a response or a
+result into plain JSON-compatible data, as LiteLLM's pydantic responses do.
 """
 
 from __future__ import annotations
@@ -50,6 +51,28 @@ class _ItemAccess:
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
+    def model_dump(
+        self, *, mode: Literal["python", "json"] = "python", exclude_none: bool = False
+    ) -> dict[str, Any]:
+        """Every field as plain, JSON-compatible data (``json.dumps`` takes it), like
+        pydantic's ``model_dump``: ``None`` fields included unless ``exclude_none``. Both modes
+        give the same JSON-compatible result."""
+        if mode not in ("python", "json"):
+            from rerankit._errors import ConfigurationError
+
+            raise ConfigurationError(f"mode must be 'python' or 'json', got {mode!r}")
+        return self._dump(exclude_none)
+
+    def model_dump_json(self, *, indent: int | None = None, exclude_none: bool = False) -> str:
+        """``model_dump()`` as a JSON string (indented by ``indent`` spaces when given)."""
+        data = msgspec.json.encode(self._dump(exclude_none))
+        if indent is not None:
+            data = msgspec.json.format(data, indent=indent)
+        return data.decode()
+
+    def _dump(self, exclude_none: bool) -> dict[str, Any]:
+        return _plain(self, exclude_none)
+
 
 class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What the provider reported it billed; a figure it did not report is ``None``, never 0."""
@@ -69,6 +92,21 @@ class RerankResult(_ItemAccess, msgspec.Struct, omit_defaults=True):
     index: int
     relevance_score: float
     document: dict[str, Any] | None = None
+
+
+def _plain(struct: Any, exclude_none: bool) -> dict[str, Any]:
+    """A Struct's fields in order as builtins, ``None`` included unless ``exclude_none``."""
+    data: dict[str, Any] = {}
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if value is None:
+            if not exclude_none:
+                data[name] = None
+        elif isinstance(value, msgspec.Struct):
+            data[name] = _plain(value, exclude_none)
+        else:
+            data[name] = msgspec.to_builtins(value)
+    return data
 
 
 class RerankResponse(_ItemAccess, msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -92,10 +130,11 @@ class RerankResponse(_ItemAccess, msgspec.Struct, kw_only=True, omit_defaults=Tr
 
     @property
     def meta(self) -> dict[str, Any]:
-        """Cohere/LiteLLM-shaped metadata: ``billed_units``, ``tokens`` and ``api_version``."""
+        """Cohere/LiteLLM-shaped metadata: ``billed_units``, ``tokens`` and ``api_version``
+        (``{"version": "2"}`` for ``api_version="v2"``, as Cohere writes it)."""
         meta: dict[str, Any] = {}
         if self.api_version is not None:
-            meta["api_version"] = {"version": self.api_version}
+            meta["api_version"] = {"version": _wire_version(self.api_version)}
         billed = {
             key: value
             for key, value in (
@@ -109,6 +148,32 @@ class RerankResponse(_ItemAccess, msgspec.Struct, kw_only=True, omit_defaults=Tr
         if self.usage.input_tokens is not None:
             meta["tokens"] = {"input_tokens": self.usage.input_tokens}
         return meta
+
+    @property
+    def _hidden_params(self) -> dict[str, Any]:
+        """LiteLLM's ``response._hidden_params`` keys that rerankit knows, built on each read:
+        ``response_cost`` (``cost``), ``custom_llm_provider`` and ``litellm_model_name``."""
+        name = self.model if self.provider is None else f"{self.provider}/{self.model}"
+        return {
+            "response_cost": self.cost,
+            "custom_llm_provider": self.provider,
+            "litellm_model_name": None if self.model is None else name,
+        }
+
+    hidden_params = _hidden_params
+
+    def _dump(self, exclude_none: bool) -> dict[str, Any]:
+        data = _plain(self, exclude_none)  # results in one to_builtins call, fast for many
+        if not exclude_none:
+            for result in data["results"]:  # ``document``: the field a result may lack
+                result.setdefault("document", None)
+        data["meta"] = self.meta
+        return data
+
+
+def _wire_version(version: str) -> str:
+    """``"v2"`` as Cohere's and LiteLLM's ``meta.api_version.version`` write it: ``"2"``."""
+    return version[1:] if version[:1] == "v" and version[1:].isdigit() else version
 
 
 class RerankRequest(msgspec.Struct, kw_only=True):

@@ -36,7 +36,7 @@ async def test_v2_by_default_sends_the_documented_request(
     assert response.score_kind == "probability"
     assert response.usage.search_units == 1
     assert response.usage.input_tokens is None
-    assert response.meta == {"api_version": {"version": "v2"}, "billed_units": {"search_units": 1}}
+    assert response.meta == {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
 
 
 async def test_litellm_style_call_site_works_unchanged(cohere_server: FakeServer) -> None:

@@ -118,6 +118,9 @@ class Client:
         extra_headers: Mapping[str, str] | None = None,
         drop_params: bool | None = None,
         fallbacks: Sequence[FallbackSpec] | None = None,
+        metadata: Mapping[str, Any] | list[str] | None = None,
+        user: str | None = None,
+        num_retries: int | None = None,
         **kwargs: Any,
     ) -> RerankResponse:
         """Rank ``documents`` by relevance to ``query`` with ``model``.
@@ -140,8 +143,14 @@ class Client:
             fallbacks: models to try in order when this one fails after its retries with a
                 retryable error (connection, timeout, 408, 409, 429, 5xx), overriding the
                 client's; ``[]`` turns them off. See ``docs/production.md``.
+            metadata: a dict handed to hooks in every ``RerankEvent`` of this call (never
+                sent); a list goes to the provider as its per-document ``metadata`` option.
+            user: your end user's id, handed to hooks in every ``RerankEvent`` (never sent).
+            num_retries: LiteLLM's name for ``max_retries``.
             **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
-                and the provider's own options (e.g. ``api_version`` for Cohere).
+                the provider's own options (e.g. ``api_version`` for Cohere), and LiteLLM's
+                logging arguments, which are accepted and ignored (``litellm_call_id``...;
+                see ``docs/migrating.md``).
 
         Returns:
             A ``RerankResponse`` whose results are sorted by descending relevance;
@@ -165,6 +174,9 @@ class Client:
             extra_headers=extra_headers,
             drop_params=drop_params,
             fallbacks=fallbacks,
+            metadata=metadata,
+            user=user,
+            num_retries=num_retries,
             **kwargs,
         )
 
@@ -183,7 +195,8 @@ class Client:
         Args:
             model: the model string, as for ``rerank``.
             jobs: ``(query, documents)`` or ``(query, documents, top_n)`` pairs, dicts with
-                ``query``, ``documents`` (and ``top_n``), or ``RerankJob`` values.
+                ``query``, ``documents`` (and ``top_n``, ``metadata``, ``user``), or
+                ``RerankJob`` values. A job's ``metadata`` is merged over the call's.
             top_n: the cut-off for jobs that give none.
             concurrency: jobs in flight at once.
             on_progress: called as ``on_progress(done, total)`` after each job ends, on
