@@ -1,5 +1,5 @@
-"""The threads behind the sync facade: every thread and child process started where rerankit
-runs provider work has a clean signal mask."""
+"""The threads behind the sync facade: worker threads are reused across calls, and every thread
+and child process started where rerankit runs provider work has a clean signal mask."""
 
 from __future__ import annotations
 
@@ -8,19 +8,24 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import anyio.to_thread
 import pytest
 
 import rerankit
-from rerankit import Client, RerankResponse, RerankResult
+from rerankit import Client, RerankResponse, RerankResult, SQLiteCache
 from rerankit._types import RerankRequest
 from rerankit.providers import Provider, ProviderContext
 from rerankit.testing import FakeServer
 
-from .test_sync import run_script
+from .conftest import API_KEY
+from .support import DOCS_5 as DOCS
+from .support import QUERY
+from .test_sync import MODEL, PRELUDE, run_script
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "pthread_sigmask"), reason="signal masks are POSIX-only"
@@ -113,3 +118,95 @@ def test_threads_rerankit_starts_do_not_inherit_the_callers_mask(cohere_server: 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "loop thread [] worker []\n"
+
+
+# --- worker threads -----------------------------------------------------------------------------
+
+
+class ThreadRecorder:
+    """A ``SQLiteCache`` clock that records which threads the cache's work ran in."""
+
+    def __init__(self) -> None:
+        self.threads: set[threading.Thread] = set()
+        self.masks: set[frozenset[int]] = set()
+
+    def __call__(self) -> float:
+        self.threads.add(threading.current_thread())
+        self.masks.add(frozenset(blocked_signals()))
+        return time.time()
+
+
+def test_sync_calls_reuse_worker_threads(cohere_server: FakeServer, tmp_path: Path) -> None:
+    recorder = ThreadRecorder()
+    cache = SQLiteCache(tmp_path / "cache.sqlite", ttl=3600, clock=recorder)
+    settings = {"cohere": {"api_key": API_KEY, "api_base": cohere_server.url}}
+    try:
+        with Client(providers=settings, cache=cache) as client:
+            for i in range(60):
+                client.rerank(MODEL, QUERY, DOCS, top_n=1 + i % 3)
+    finally:
+        cache.close()
+    assert len(cohere_server.received) == 3  # the rest were answered by the cache
+    assert recorder.threads  # the cache's work ran in worker threads, not on the loop
+    assert threading.current_thread() not in recorder.threads
+    assert len(recorder.threads) <= 2, f"{len(recorder.threads)} threads for 60 calls"
+    assert all(thread.is_alive() for thread in recorder.threads)  # kept for the next call
+    assert recorder.masks == {frozenset()}
+
+
+EXIT_CHECK = """\
+import atexit, threading, warnings
+
+warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)  # 3.12+: threads + fork
+
+
+def anyio_workers():
+    return [t for t in threading.enumerate() if t.name == "AnyIO worker thread"]
+
+
+def workers_ended(workers):
+    # registered before rerankit's own exit hook, so it runs after it
+    for worker in workers:
+        worker.join(5)
+    print(f"still running after exit: {sum(t.is_alive() for t in workers)}", flush=True)
+
+
+workers = []
+atexit.register(workers_ended, workers)
+"""
+
+
+@pytest.mark.slow
+def test_worker_threads_end_at_exit_and_a_forked_child_starts_its_own(
+    cohere_server: FakeServer, tmp_path: Path
+) -> None:
+    result = run_script(
+        f"""
+        cache = rerankit.SQLiteCache({str(tmp_path / "cache.sqlite")!r})
+        client = new_client(cache=cache)
+        for _ in range(20):
+            check(client.rerank(MODEL, QUERY, DOCS))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for _ in range(20):
+                    check(client.rerank(MODEL, QUERY, DOCS))
+                print(f"child done, workers: {{len(anyio_workers())}}", flush=True)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        check(client.rerank(MODEL, QUERY, DOCS))
+        workers.extend(anyio_workers())
+        print(f"parent done, workers: {{len(workers)}}", flush=True)
+        """,
+        cohere_server,
+        prelude=EXIT_CHECK + PRELUDE,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "child done, workers: 1",
+        "parent done, workers: 1",
+        "still running after exit: 0",
+    ]
+    assert result.stderr == ""
+    assert len(cohere_server.received) == 1  # every later call, the child's too, hit the cache

@@ -6,6 +6,8 @@ A forked child starts a fresh loop and never touches what it inherited; interpre
 dropping a ``Client`` unclosed, closes its connection pool without waiting on anything that
 could hang; Ctrl-C cancels the in-flight request.
 
+The loop runs one long-lived main task, as ``asyncio.run`` would, so anyio keeps its worker
+threads (``anyio.to_thread``) for the next call instead of ending them with each call's task.
 The loop thread blocks process signals only while it waits for I/O: threads and child processes
 started from it (workers, credential helpers) inherit a clean signal mask.
 """
@@ -97,6 +99,7 @@ class Portal:
 
     def __init__(self) -> None:
         self.loop = _new_loop()
+        self._stop = self.loop.create_future()
         self._closed = False
         self._closing: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="rerankit-loop", daemon=True)
@@ -108,9 +111,13 @@ class Portal:
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
         asyncio.set_event_loop(self.loop)
         try:
-            self.loop.run_forever()
+            self.loop.run_until_complete(self._main())
         finally:
             self.loop.close()
+
+    async def _main(self) -> None:
+        """The loop's main task, as under ``asyncio.run``: anyio ties its worker threads to it."""
+        await self._stop
 
     @property
     def running(self) -> bool:
@@ -193,7 +200,7 @@ class Portal:
             future.result(_SHUTDOWN_TIMEOUT)
         except BaseException:
             future.cancel()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.loop.call_soon_threadsafe(self._stop.set_result, None)
         self._thread.join(_SHUTDOWN_TIMEOUT)
 
     async def _wind_down(self) -> None:
