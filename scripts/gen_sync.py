@@ -2,7 +2,10 @@
 
 Every public coroutine of ``AsyncClient`` becomes a method of ``Client`` with the same signature
 and docstring that runs it on rerankit's private event loop; ``aclose`` becomes ``close`` and the
-module-level ``arerank`` becomes ``rerank``. ``--check`` exits 1 when the committed file is stale.
+module-level ``arerank`` becomes ``rerank``. Public properties (with their setters) and plain
+methods are forwarded to the wrapped ``AsyncClient``; any other public member (a class
+attribute, a static method, a public attribute set in ``__init__``) stops the generator, so
+nothing public is left out silently. ``--check`` exits 1 when the committed file is stale.
 
 Usage: python scripts/gen_sync.py [--check]
 """
@@ -184,6 +187,7 @@ def generate_class(cls: ast.ClassDef) -> str:
     methods: list[str] = []
     for node in cls.body:
         if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+            refuse_public_attributes(node)
             args = drop_args(node.args, SYNC_ONLY_SKIPPED)
             body = f"self._async = AsyncClient({forward(args)})\nadopt(self, self._async)"
             methods.append(make_function("__init__", args, node.returns, None, body))
@@ -191,21 +195,68 @@ def generate_class(cls: ast.ClassDef) -> str:
             methods.append(make_function("__enter__", node.args, node.returns, None, "return self"))
         elif isinstance(node, ast.AsyncFunctionDef) and node.name == "__aexit__":
             methods.append(make_function("__exit__", node.args, node.returns, None, "self.close()"))
-        elif isinstance(node, ast.AsyncFunctionDef) and not node.name.startswith("_"):
-            name = RENAMES.get(node.name, node.name)
-            body = f"return call(self._async.{node.name}, {forward(node.args)})"
-            body = body.replace(", )", ")")
-            methods.append(
-                make_function(
-                    name,
-                    node.args,
-                    node.returns,
-                    sync_doc(ast.get_docstring(node, clean=False)),
-                    body,
-                )
-            )
+        elif is_public(node):
+            methods.append(sync_member(node))
     methods.insert(1, REPR)
     return f'\n\nclass Client:\n    """{doc}"""\n\n' + "\n".join(indent(m) for m in methods)
+
+
+def member_name(node: ast.stmt) -> str | None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    names = [t.id for t in targets if isinstance(t, ast.Name)]
+    return names[0] if names else None
+
+
+def is_public(node: ast.stmt) -> bool:
+    name = member_name(node)
+    return name is not None and not name.startswith("_")
+
+
+def sync_member(node: ast.stmt) -> str:
+    """The ``Client`` member for one public member of ``AsyncClient``."""
+    is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    doc = sync_doc(ast.get_docstring(node, clean=False)) if is_function else None
+    if isinstance(node, ast.AsyncFunctionDef) and not node.decorator_list:
+        body = f"return call(self._async.{node.name}, {forward(node.args)})".replace(", )", ")")
+        return make_function(RENAMES.get(node.name, node.name), node.args, node.returns, doc, body)
+    if isinstance(node, ast.FunctionDef) and decorators(node) == ["property"]:
+        body = f"return self._async.{node.name}"
+        return "@property\n" + make_function(node.name, node.args, node.returns, doc, body)
+    if isinstance(node, ast.FunctionDef) and decorators(node) == [f"{node.name}.setter"]:
+        value = node.args.args[1].arg
+        body = f"self._async.{node.name} = {value}"
+        return f"@{node.name}.setter\n" + make_function(node.name, node.args, None, doc, body)
+    if isinstance(node, ast.FunctionDef) and not node.decorator_list:
+        body = f"return self._async.{node.name}({forward(node.args)})"
+        return make_function(node.name, node.args, node.returns, doc, body)
+    sys.exit(
+        f"gen_sync.py: AsyncClient.{member_name(node)} (line {node.lineno}) is public but the "
+        "generator cannot carry it to Client; make it a method or a property, or private"
+    )
+
+
+def decorators(node: ast.FunctionDef) -> list[str]:
+    return [ast.unparse(d) for d in node.decorator_list]
+
+
+def refuse_public_attributes(init: ast.FunctionDef) -> None:
+    """Exit if ``__init__`` sets a public attribute: ``Client`` forwards properties only."""
+    for node in ast.walk(init):
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets:
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+                and not target.attr.startswith("_")
+            ):
+                sys.exit(
+                    f"gen_sync.py: AsyncClient.__init__ sets the public attribute "
+                    f"self.{target.attr} (line {node.lineno}); expose it as a property so "
+                    "Client can forward it"
+                )
 
 
 def formatted(source: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 import rerankit
-from rerankit import AsyncClient, Client, RerankResponse
+from rerankit import AsyncClient, Client, MemoryCache, RerankResponse
 from rerankit.testing import FakeServer, Reply, overlap_score
 
 from .conftest import API_KEY
@@ -196,18 +196,20 @@ def test_closed_client_raises_like_the_async_one(cohere_server: FakeServer) -> N
 # --- the generated facade matches the async client ----------------------------------------------
 
 
-def public_coroutines(cls: type) -> dict[str, Callable[..., Any]]:
-    return {
-        name: member
-        for name, member in vars(cls).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(member)
-    }
+SYNC_NAMES = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
+"""``AsyncClient`` members whose ``Client`` counterpart has another name."""
+
+
+def public_names(client: object, *protocol: str) -> set[str]:
+    """Public names on ``client`` (its class's and its own), plus the given protocol methods."""
+    return {name for name in dir(client) if not name.startswith("_")} | set(protocol)
 
 
 def assert_same_parameters(sync: Callable[..., Any], asynchronous: Callable[..., Any]) -> None:
     sync_sig, async_sig = inspect.signature(sync), inspect.signature(asynchronous)
-    assert list(sync_sig.parameters.values()) == list(async_sig.parameters.values())
-    assert sync_sig.return_annotation == async_sig.return_annotation
+    assert list(sync_sig.parameters.values()) == list(async_sig.parameters.values()), sync
+    returns = async_sig.return_annotation
+    assert sync_sig.return_annotation == returns.replace("AsyncClient", "Client"), sync
 
 
 def assert_adapted_doc(sync: Callable[..., Any], asynchronous: Callable[..., Any]) -> None:
@@ -220,21 +222,54 @@ def assert_adapted_doc(sync: Callable[..., Any], asynchronous: Callable[..., Any
         assert word not in sync_doc, (sync, word)
 
 
-def test_client_methods_match_the_async_client() -> None:
-    async_methods = public_coroutines(AsyncClient)
-    assert set(async_methods) >= {"rerank", "aclose"}
-    sync_public = {
-        name
-        for name, member in vars(Client).items()
-        if not name.startswith("_") and callable(member)
-    }
-    assert sync_public == {{"aclose": "close"}.get(name, name) for name in async_methods}
-    for name, async_method in async_methods.items():
-        sync_method = getattr(Client, {"aclose": "close"}.get(name, name))
-        assert not inspect.iscoroutinefunction(sync_method)
-        assert_same_parameters(sync_method, async_method)
-        assert_adapted_doc(sync_method, async_method)
+def assert_same_member(sync: Client, asynchronous: AsyncClient, name: str) -> None:
+    """``Client``'s counterpart of ``AsyncClient.<name>`` is the same kind, signature and doc."""
+    sync_name = SYNC_NAMES.get(name, name)
+    async_member = inspect.getattr_static(AsyncClient, name, None)
+    sync_member = inspect.getattr_static(Client, sync_name, None)
+    if async_member is None:  # an attribute of the instance
+        assert sync_member is None
+        assert getattr(sync, sync_name) == getattr(asynchronous, name)
+    elif isinstance(async_member, property):
+        assert isinstance(sync_member, property), name
+        assert (sync_member.fset is None) == (async_member.fset is None), name
+        assert_same_parameters(sync_member.fget, async_member.fget)  # type: ignore[arg-type]
+        assert_adapted_doc(sync_member.fget, async_member.fget)  # type: ignore[arg-type]
+        assert getattr(sync, sync_name) == getattr(asynchronous, name)
+    else:
+        assert callable(async_member), name
+        assert callable(sync_member), name
+        assert not inspect.iscoroutinefunction(sync_member), name
+        assert_same_parameters(sync_member, async_member)
+        assert_adapted_doc(sync_member, async_member)
+
+
+def test_client_has_the_async_clients_public_surface() -> None:
+    options: dict[str, Any] = {"cache": MemoryCache(), "timeout": 7, "max_retries": 1}
+    asynchronous = AsyncClient(**options)
+    with Client(**options) as sync:
+        async_names = public_names(asynchronous, "__aenter__", "__aexit__")
+        assert async_names >= {"rerank", "rerank_many", "aclose", "cache"}
+        assert public_names(sync, "__enter__", "__exit__") == {
+            SYNC_NAMES.get(name, name) for name in async_names
+        }
+        for name in sorted(async_names):
+            assert_same_member(sync, asynchronous, name)
+    asyncio.run(asynchronous.aclose())
     assert Client.rerank.__doc__ == AsyncClient.rerank.__doc__
+
+
+def test_sync_client_cache_counts_hits_and_misses(cohere_server: FakeServer) -> None:
+    cache = MemoryCache()
+    settings = {"cohere": {"api_key": API_KEY, "api_base": cohere_server.url}}
+    with Client(providers=settings, cache=cache) as client:
+        for _ in range(2):
+            assert_ranked(client.rerank(MODEL, QUERY, DOCS), QUERY, DOCS)
+        assert client.cache is cache
+        assert (client.cache.stats.hits, client.cache.stats.misses) == (1, 1)
+    assert len(cohere_server.received) == 1
+    with Client() as client:
+        assert client.cache is None
 
 
 def test_constructor_and_module_function_match() -> None:

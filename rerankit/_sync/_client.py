@@ -180,6 +180,11 @@ class Client:
             **kwargs,
         )
 
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache this client uses (``None``: no caching); see its ``stats``."""
+        return self._async.cache
+
     def rerank_many(
         self,
         model: str,

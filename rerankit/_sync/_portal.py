@@ -5,6 +5,11 @@ the facade works from many threads at once and from inside a running event loop 
 A forked child starts a fresh loop and never touches what it inherited; interpreter exit, or
 dropping a ``Client`` unclosed, closes its connection pool without waiting on anything that
 could hang; Ctrl-C cancels the in-flight request.
+
+The loop runs one long-lived main task, as ``asyncio.run`` would, so anyio keeps its worker
+threads (``anyio.to_thread``) for the next call instead of ending them with each call's task.
+The loop thread blocks process signals only while it waits for I/O: threads and child processes
+started from it (workers, credential helpers) inherit a clean signal mask.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import selectors
 import signal
 import sys
 import threading
@@ -41,8 +47,33 @@ _PROCESS_SIGNALS = frozenset(
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
     if hasattr(signal, name)
 )
-"""Signals the loop thread blocks, so the kernel delivers them to a thread that can wake up and
-run Python's handlers: a main thread blocked in ``call`` gets Ctrl-C's ``KeyboardInterrupt``."""
+"""Signals the loop thread blocks while it waits, so the kernel delivers them to a thread that
+can wake up and run Python's handlers: a main thread blocked in ``call`` gets Ctrl-C's
+``KeyboardInterrupt``."""
+
+
+class _SignalBlockingSelector(selectors.DefaultSelector):
+    """Blocks ``_PROCESS_SIGNALS`` for the calling thread only while it waits in ``select``.
+
+    A mask blocked for the thread's whole life would pass on to every thread and child process
+    started from it, and a child that blocks SIGTERM cannot be stopped with it.
+    """
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout <= 0:  # a poll between callbacks: no wait
+            return super().select(timeout)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
+        try:
+            return super().select(timeout)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """A selector loop that blocks signals only while it waits (where the platform can)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return asyncio.new_event_loop()
+    return asyncio.SelectorEventLoop(_SignalBlockingSelector())
 
 
 class _Job(Generic[T]):
@@ -67,7 +98,8 @@ class Portal:
     """An event loop running forever in a daemon thread, and a blocking ``call`` into it."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
+        self._stop = self.loop.create_future()
         self._closed = False
         self._closing: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="rerankit-loop", daemon=True)
@@ -75,13 +107,17 @@ class Portal:
         self._ident = self._thread.ident
 
     def _run(self) -> None:
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
+        if hasattr(signal, "pthread_sigmask"):  # not the mask of whichever thread started it
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
         asyncio.set_event_loop(self.loop)
         try:
-            self.loop.run_forever()
+            self.loop.run_until_complete(self._main())
         finally:
             self.loop.close()
+
+    async def _main(self) -> None:
+        """The loop's main task, as under ``asyncio.run``: anyio ties its worker threads to it."""
+        await self._stop
 
     @property
     def running(self) -> bool:
@@ -164,7 +200,7 @@ class Portal:
             future.result(_SHUTDOWN_TIMEOUT)
         except BaseException:
             future.cancel()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.loop.call_soon_threadsafe(self._stop.set_result, None)
         self._thread.join(_SHUTDOWN_TIMEOUT)
 
     async def _wind_down(self) -> None:
