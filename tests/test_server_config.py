@@ -76,6 +76,10 @@ def test_load_config_from_a_file(tmp_path: Path) -> None:
             MINIMAL + '[providers.cohere]\nextra_headers = { Authorization = "Bearer x" }\n',
             "extra_headers.Authorization: secrets",
         ),
+        (
+            MINIMAL + '[providers.cohere]\nextra_headers = { X-Api-Key = "x" }\n',
+            "extra_headers.X-Api-Key: secrets",
+        ),
     ],
 )
 def test_bad_config_is_refused_with_the_place(text: str, message: str) -> None:

@@ -38,6 +38,12 @@ class Route:
         self.max_body_bytes = max_body_bytes
         self.options = options
 
+    @property
+    def upstreams(self) -> tuple[str, ...]:
+        """The rerankit models behind this name, in the order they are tried (never shown to
+        clients)."""
+        return (self.model, *(fallback.model for fallback in self.fallbacks))
+
 
 def provider_settings(config: ServerConfig) -> dict[str, ProviderSettings]:
     """The ``[providers.*]`` tables as ``ProviderSettings`` (never with a key: see config)."""
