@@ -382,7 +382,10 @@ def test_a_missing_extra_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, missing, None)
     for name in ("rerankit.providers._onnx", "rerankit.providers._onnx_models"):
         monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(rerankit.ConfigurationError, match=r"pip install 'rerankit\[local\]'"):
+    with pytest.raises(
+        rerankit.ConfigurationError,
+        match=r"pip install 'rerankit\[local\]' .*pip install '\.\[local\]'",
+    ):
         rerankit.rerank(f"local/cross-encoder:{model_dir}", QUERY, DOCS)
     assert rerankit.rerank("local/bm25", QUERY, DOCS).results  # needs none of them
 
