@@ -57,6 +57,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rerankit._preflight import check_model
+
+    check_model(args.model, context="cli")  # unknown provider or missing key, in CLI terms
     documents = read_documents(args.files, sys.stdin, jsonl=args.jsonl, field=args.text_field)
     from rerankit._sync._client import rerank
 
