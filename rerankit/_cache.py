@@ -20,7 +20,7 @@ import msgspec
 
 from rerankit._errors import ConfigurationError
 from rerankit._input import check_positive_int
-from rerankit._redact import _SECRET_NAME
+from rerankit._redact import is_secret_name
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def cache_key(
 
 def _option(name: str, value: Any) -> Any:
     """A credential object (a secret-looking name whose value is not plain data) keys by type."""
-    if _SECRET_NAME.search(name):
+    if is_secret_name(name):
         try:
             _key_encoder.encode(value)
         except _ENCODE_ERRORS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from rerankit._errors import ConfigurationError, RerankitWarning
 from rerankit._settings import ProviderSettings, first_env
@@ -21,8 +21,14 @@ __all__ = [
     "check_tokenizer",
     "client_side_chunking",
     "merged_headers",
+    "missing_message",
     "split_options",
 ]
+
+Context = Literal["python", "cli", "server"]
+"""Where a setting is missing, for a message that says how to set it there: the Python API
+(``api_key=...``), the command line (environment variables) or the server (its environment and
+config file)."""
 
 CALL_OPTIONS = frozenset(
     {"api_key", "api_base", "base_url", "timeout", "max_retries", "tokenizer", "batch_concurrency"}
@@ -96,7 +102,11 @@ def split_options(
 
 
 def api_key(
-    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+    kwargs: Mapping[str, Any],
+    settings: ProviderSettings | None,
+    cls: type[Provider],
+    name: str,
+    context: Context = "python",
 ) -> str | None:
     key = kwargs.get("api_key") or (settings.api_key if settings else None)
     if key is None:
@@ -104,12 +114,16 @@ def api_key(
     if key is not None and not isinstance(key, str):
         raise ConfigurationError(f"api_key for {name} must be a str")
     if not key and cls.api_key_required:
-        raise ConfigurationError(_missing(name, "API key", "api_key", cls.api_key_env))
+        raise ConfigurationError(missing_message(name, "api_key", cls.api_key_env, context))
     return key or None
 
 
 def api_base(
-    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+    kwargs: Mapping[str, Any],
+    settings: ProviderSettings | None,
+    cls: type[Provider],
+    name: str,
+    context: Context = "python",
 ) -> str | None:
     base = (
         kwargs.get("api_base")
@@ -121,18 +135,38 @@ def api_base(
     if base is not None and not isinstance(base, str):
         raise ConfigurationError(f"api_base for {name} must be a str, got {base!r}")
     if not base and cls.api_base_required:
-        raise ConfigurationError(_missing(name, "base URL", "api_base", cls.api_base_env))
+        raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
     return base.rstrip("/") if base else None
 
 
-def _missing(name: str, what: str, argument: str, env: tuple[str, ...]) -> str:
-    message = (
-        f"no {what} for provider {name!r}: pass {argument}=..., or configure it with "
-        f"AsyncClient(providers={{{name!r}: {{{argument!r}: ...}}}})"
-    )
-    if env:
-        message += f", or set {' or '.join(env)}"
-    return message
+def missing_message(
+    name: str,
+    setting: Literal["api_key", "api_base"],
+    env: tuple[str, ...],
+    context: Context = "python",
+) -> str:
+    """The message for provider ``name`` lacking ``setting``: where to set it in ``context``."""
+    what = "API key" if setting == "api_key" else "base URL"
+    variables = " or ".join(env)
+    if context == "python":
+        message = (
+            f"no {what} for provider {name!r}: pass {setting}=..., or configure it with "
+            f"AsyncClient(providers={{{name!r}: {{{setting!r}: ...}}}})"
+        )
+        return message + f", or set {variables}" if env else message
+    if context == "server" and setting == "api_base":
+        where = f"set api_base in [providers.{name}] of the config file"
+        return f"no {what} for provider {name!r}: {where}" + (
+            f", or set {variables}" if env else ""
+        )
+    if not env:
+        return f"no {what} for provider {name!r}, which reads none from the environment"
+    if context == "server":
+        return (
+            f"no {what} for provider {name!r}: set {variables} in the server's environment "
+            "(provider keys never go in the config file)"
+        )
+    return f"no {what} for provider {name!r}: set {variables} in the environment"
 
 
 def merged_headers(

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "providers.md"
 sys.path.insert(0, str(ROOT))
 
+from rerankit._install import install_commands  # noqa: E402
 from rerankit._registry import BUILTIN_PROVIDERS, load_provider  # noqa: E402
 from rerankit.providers import ModelCapabilities, Provider  # noqa: E402
 
@@ -81,7 +82,9 @@ def _section(name: str, provider: Provider) -> str:
         )
     extra = getattr(cls, "install_extra", None)
     if extra:
-        lines.append(f"- **Install:** `pip install 'rerankit[{extra}]'`")
+        published, checkout = install_commands(extra)
+        install = f"`{published}` (in a checkout of the repository: `{checkout}`)"
+        lines.append(f"- **Install:** {install}")
     model = example.partition("/")[2]
     caps = provider.capabilities(model)
     lines += [

@@ -276,7 +276,10 @@ async def test_missing_botocore_names_the_extra(
 ) -> None:
     monkeypatch.setitem(sys.modules, "botocore", None)
     async with AsyncClient(providers={"bedrock": settings(server)}) as client:
-        with pytest.raises(ConfigurationError, match=r"pip install 'rerankit\[bedrock\]'"):
+        with pytest.raises(
+            ConfigurationError,
+            match=r"pip install 'rerankit\[bedrock\]' .*pip install '\.\[bedrock\]'",
+        ):
             await client.rerank(MODEL, QUERY, DOCS)
     assert server.received == []
 

@@ -11,7 +11,9 @@ import pytest
 
 import rerankit
 from rerankit.cli import main
+from rerankit.providers.cohere_compatible import CohereCompatibleProvider
 from rerankit.providers.cohere_like import VoyageProvider
+from rerankit.providers.nvidia import NvidiaNIMProvider
 
 from .support import clear_env
 
@@ -195,3 +197,79 @@ def test_serve_refuses_bad_configs(tmp_path: Path, capsys: pytest.CaptureFixture
     config.write_text('[models.x]\nmodel = "local/bm25"\n', encoding="utf-8")
     assert main(["serve", "--config", str(config), "--host", "0.0.0.0", "--port", "0"]) == 1
     assert "allow_anonymous" in capsys.readouterr().err
+
+
+# --- missing credentials: what to set, in the command line's terms -----------------------------
+
+
+@pytest.mark.parametrize("command", ["rerank", "batch"])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            "cohere/rerank-v3.5",
+            "no API key for provider 'cohere': set COHERE_API_KEY or CO_API_KEY in the environment",
+        ),
+        (
+            "cohere_compatible/m",
+            "no base URL for provider 'cohere_compatible': set COHERE_COMPATIBLE_API_BASE in the "
+            "environment",
+        ),
+        (
+            "nvidia_nim/nvidia/llama-3.2-nv-rerankqa-1b-v2",
+            "no API key for provider 'nvidia_nim': set NVIDIA_NIM_API_KEY or NVIDIA_API_KEY in "
+            "the environment",
+        ),
+    ],
+)
+def test_missing_credentials_name_the_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    model: str,
+    message: str,
+) -> None:
+    clear_env(monkeypatch, NvidiaNIMProvider, CohereCompatibleProvider)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"query": "q", "documents": ["a"]}\n', encoding="utf-8")
+    argv = ["rerank", "-q", "x", str(FAQ)] if command == "rerank" else ["batch", str(jobs)]
+    assert main([*argv, "-m", model]) == 1
+    assert capsys.readouterr().err == f"rerankit: {message}\n"
+
+
+def test_nvidia_nim_is_ready_without_a_key_only_when_self_hosted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clear_env(monkeypatch, NvidiaNIMProvider)
+
+    def nvidia() -> dict[str, object]:
+        assert main(["providers", "--json"]) == 0
+        rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+        return rows["nvidia_nim"]
+
+    hosted = nvidia()
+    assert hosted["ready"] is False
+    assert hosted["api_key"] == {
+        "env": ["NVIDIA_NIM_API_KEY", "NVIDIA_API_KEY"],
+        "set": None,
+        "required": True,
+    }
+    monkeypatch.setenv("NVIDIA_NIM_API_BASE", "https://integrate.api.nvidia.com/v1")  # hosted too
+    assert nvidia()["ready"] is False
+    monkeypatch.setenv("NVIDIA_NIM_API_BASE", "http://10.0.0.5:8000")
+    self_hosted = nvidia()
+    assert self_hosted["ready"] is True
+    assert self_hosted["api_key"]["required"] is False
+    monkeypatch.delenv("NVIDIA_NIM_API_BASE")
+    monkeypatch.setenv("NVIDIA_API_KEY", "nvapi-0123456789")
+    assert nvidia()["ready"] is True
+
+
+def test_the_python_api_keeps_its_own_missing_key_message() -> None:
+    with pytest.raises(rerankit.ConfigurationError) as info:
+        rerankit.rerank("cohere/rerank-v3.5", "q", ["a"])
+    assert str(info.value) == (
+        "no API key for provider 'cohere': pass api_key=..., or configure it with "
+        "AsyncClient(providers={'cohere': {'api_key': ...}}), or set COHERE_API_KEY or CO_API_KEY"
+    )

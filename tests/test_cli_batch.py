@@ -219,3 +219,18 @@ def test_progress_line() -> None:
         "[############............]  100/200 jobs   50%  5.0/s  ETA 20s  50 skipped  2 failed\n"
     )
     assert Progress(io.StringIO(), None).render(1.0).startswith("0 jobs  0.0/s")
+
+
+def test_progress_waits_for_its_delay_and_names_its_unit() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    quick = Progress(out, 10, unit="documents", delay=1.0, clock=lambda: now[0])
+    now[0] = 0.5
+    quick.update(done=10)
+    quick.close()
+    assert out.getvalue() == ""  # work under the delay shows nothing
+    slow = Progress(out, 10, unit="documents", interval=1.0, delay=1.0, clock=lambda: now[0])
+    now[0] = 1.5
+    slow.update()
+    empty = "[" + "." * 24 + "]"
+    assert out.getvalue() == f"{empty}  0/10 documents    0%  0.0/s  1s elapsed\n"

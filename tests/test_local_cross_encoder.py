@@ -6,8 +6,11 @@ Every model here is a tiny BERT cross-encoder with random weights, built by ``te
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import math
+import re
 import subprocess
 import sys
 import threading
@@ -19,6 +22,7 @@ import anyio
 import pytest
 
 import rerankit
+from rerankit._reporting import reporting
 
 for _module in ("numpy", "onnx", "onnxruntime", "tokenizers"):  # the `test` extra has them
     pytest.importorskip(_module)
@@ -382,7 +386,10 @@ def test_a_missing_extra_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, missing, None)
     for name in ("rerankit.providers._onnx", "rerankit.providers._onnx_models"):
         monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(rerankit.ConfigurationError, match=r"pip install 'rerankit\[local\]'"):
+    with pytest.raises(
+        rerankit.ConfigurationError,
+        match=r"pip install 'rerankit\[local\]' .*pip install '\.\[local\]'",
+    ):
         rerankit.rerank(f"local/cross-encoder:{model_dir}", QUERY, DOCS)
     assert rerankit.rerank("local/bm25", QUERY, DOCS).results  # needs none of them
 
@@ -471,3 +478,48 @@ def test_config_json_is_optional(model_dir: Path) -> None:
     response = rerankit.rerank(f"local/cross-encoder:{model_dir}", QUERY, DOCS)
     assert scores_by_index(response) == pytest.approx(expected)
     assert config["max_position_embeddings"] == 64
+
+
+# --- progress of long work: reports per batch, and the command line's progress line ------------
+
+
+class Terminal(io.StringIO):
+    """Standard error as a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.anyio
+async def test_scoring_reports_each_batch_to_a_watcher(model_dir: Path) -> None:
+    reports: list[int] = []
+    async with rerankit.AsyncClient() as client:
+        with reporting(reports.append):
+            call = asyncio.ensure_future(
+                client.rerank(f"local/cross-encoder:{model_dir}", QUERY, DOCS * 20, batch_size=8)
+            )
+        await call
+        await client.rerank(f"local/cross-encoder:{model_dir}", QUERY, DOCS)  # not watched
+    assert sum(reports) == 100
+    assert len(reports) == 13  # one report per batch of at most 8
+
+
+def test_rerank_command_shows_progress_on_a_terminal(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rerankit.cli import _rerank, main
+
+    documents = tmp_path / "documents.txt"
+    documents.write_text("\n".join(DOCS[:4] * 25) + "\n", encoding="utf-8")
+    argv = ["rerank", "-q", QUERY, "-n", "1", "-m", f"local/cross-encoder:{model_dir}"]
+    monkeypatch.setattr(_rerank, "PROGRESS_AFTER", 0.0)  # any work counts as long here
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main([*argv, str(documents)]) == 0
+    last = terminal.getvalue().rsplit("\r", 1)[1]  # each redraw returns to the line's start
+    assert re.fullmatch(r"\[#{24}\]  100/100 documents  100%  [0-9.]+/s\x1b\[K\n", last), last
+
+    not_a_terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", not_a_terminal)
+    assert main([*argv, str(documents)]) == 0
+    assert not_a_terminal.getvalue() == ""

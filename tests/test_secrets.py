@@ -8,6 +8,7 @@ import pytest
 
 import rerankit
 from rerankit import AsyncClient, ProviderSettings, RetryPolicy
+from rerankit._redact import is_secret_name, mask_query_secrets
 from rerankit.providers import ProviderContext
 from rerankit.testing import FakeServer, Reply
 
@@ -81,3 +82,36 @@ def test_secret_options_are_masked_in_reprs() -> None:
         assert SECRET not in repr(obj)
         assert SECRET not in str(obj.__rich_repr__())
         assert "eu-west-1" in repr(obj)
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("api_key", True),
+        ("X-Api-Key", True),
+        ("apiKey", True),
+        ("access_token", True),
+        ("aws_secret_access_key", True),
+        ("X-Amz-Signature", True),
+        ("sig", True),
+        ("password", True),
+        ("Authorization", True),
+        ("vertex_credentials", True),
+        ("max_tokens_per_doc", False),
+        ("overlap_tokens", False),
+        ("keywords", False),
+        ("region", False),
+    ],
+)
+def test_one_definition_of_a_secret_name(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+def test_secret_query_parameters_are_masked() -> None:
+    line = '1.2.3.4 "GET /v1/models?endpoint=rerank&api_key=sk-1&x-amz-signature=ab HTTP/1.1" 401'
+    assert mask_query_secrets(line) == (
+        '1.2.3.4 "GET /v1/models?endpoint=rerank&api_key=***&x-amz-signature=*** HTTP/1.1" 401'
+    )
+    assert mask_query_secrets("https://h/r?max_tokens_per_doc=5&token=") == (
+        "https://h/r?max_tokens_per_doc=5&token="
+    )

@@ -11,6 +11,7 @@ import pytest
 from rerankit import ConfigurationError
 from rerankit.providers.cohere_compatible import CohereCompatibleProvider
 from rerankit.providers.cohere_like import VoyageProvider
+from rerankit.providers.nvidia import NvidiaNIMProvider
 from rerankit.server import create_app, load_config, parse_config
 from rerankit.server._auth import KeyRing
 from rerankit.server._ratelimit import RateLimiter
@@ -18,7 +19,7 @@ from rerankit.server._ratelimit import RateLimiter
 from .conftest import API_KEY
 from .support import clean_env
 
-_clean_provider_env = clean_env(VoyageProvider, CohereCompatibleProvider)
+_clean_provider_env = clean_env(VoyageProvider, CohereCompatibleProvider, NvidiaNIMProvider)
 
 MINIMAL = """
 [models.bm25]
@@ -76,6 +77,10 @@ def test_load_config_from_a_file(tmp_path: Path) -> None:
             MINIMAL + '[providers.cohere]\nextra_headers = { Authorization = "Bearer x" }\n',
             "extra_headers.Authorization: secrets",
         ),
+        (
+            MINIMAL + '[providers.cohere]\nextra_headers = { X-Api-Key = "x" }\n',
+            "extra_headers.X-Api-Key: secrets",
+        ),
     ],
 )
 def test_bad_config_is_refused_with_the_place(text: str, message: str) -> None:
@@ -107,6 +112,40 @@ def test_start_up_checks_models_options_and_credentials(models: str, message: st
     with pytest.raises(ConfigurationError) as info:
         create_app(parse_config(models))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        (
+            '[models.x]\nmodel = "cohere/rerank-v3.5"\n',
+            "no API key for provider 'cohere': set COHERE_API_KEY or CO_API_KEY in the server's "
+            "environment (provider keys never go in the config file)",
+        ),
+        (
+            '[models.x]\nmodel = "cohere_compatible/m"\n',
+            "no base URL for provider 'cohere_compatible': set api_base in "
+            "[providers.cohere_compatible] of the config file, or set COHERE_COMPATIBLE_API_BASE",
+        ),
+        (
+            '[models.x]\nmodel = "nvidia_nim/nvidia/llama-3.2-nv-rerankqa-1b-v2"\n',
+            "no API key for provider 'nvidia_nim': set NVIDIA_NIM_API_KEY or NVIDIA_API_KEY in "
+            "the server's environment (provider keys never go in the config file)",
+        ),
+    ],
+)
+def test_missing_credentials_say_what_to_set_for_the_server(models: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        create_app(parse_config(models))
+    assert str(info.value) == f"model 'x': {message}"
+
+
+def test_a_self_hosted_nvidia_nim_needs_no_key() -> None:
+    config = parse_config(
+        '[models.x]\nmodel = "nvidia_nim/ranking/m"\n'
+        '[providers.nvidia_nim]\napi_base = "http://127.0.0.1:8000"\n'
+    )
+    assert create_app(config) is not None
 
 
 def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

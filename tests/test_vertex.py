@@ -264,7 +264,10 @@ async def test_missing_google_auth_names_the_extra(
 ) -> None:
     monkeypatch.setitem(sys.modules, "google.auth", None)
     async with AsyncClient() as client:
-        with pytest.raises(ConfigurationError, match=r"pip install 'rerankit\[vertex\]'"):
+        with pytest.raises(
+            ConfigurationError,
+            match=r"pip install 'rerankit\[vertex\]' .*pip install '\.\[vertex\]'",
+        ):
             await client.rerank(MODEL, QUERY, DOCS, api_base=server.url, project=PROJECT)
     assert server.received == []
 

@@ -88,7 +88,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rerankit.server._routes import check_model
+    from rerankit._preflight import check_model
 
     output = None if args.output == "-" else Path(args.output)
     source = None if args.input == "-" else Path(args.input)
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {source}: no such file")
     if source is not None and output is not None and output.exists() and source.samefile(output):
         raise UsageError("the output file is the input file; choose another --output")
-    check_model(args.model)  # unknown provider or missing key: fail before any job
+    check_model(args.model, context="cli")  # unknown provider or missing key: before any job
     resumed = resume(output) if output is not None else None
     if resumed is not None and resumed.done:
         again = f"; {resumed.retried} failed jobs run again" if resumed.retried else ""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Awaitable, Callable
+from typing import TextIO, TypeVar
 
-__all__ = ["Progress"]
+from rerankit._reporting import reporting
+
+__all__ = ["Progress", "watch"]
+
+T = TypeVar("T")
 
 _WIDTH = 24
 
@@ -16,6 +21,7 @@ class Progress:
 
     On a terminal the line is redrawn at most ``interval`` seconds apart; elsewhere (a log file)
     a new line is written every ``interval`` seconds. ``total`` may be unknown (``None``).
+    Nothing is drawn before ``delay`` seconds have passed, so quick work shows no bar at all.
     """
 
     def __init__(
@@ -23,30 +29,38 @@ class Progress:
         out: TextIO,
         total: int | None,
         *,
+        unit: str = "jobs",
         interval: float | None = None,
+        delay: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.out = out
         self.total = total
+        self.unit = unit
         self.tty = out.isatty()
         self.interval = interval if interval is not None else (0.1 if self.tty else 5.0)
         self.clock = clock
         self.started = clock()
+        self.delay = delay
         self.done = self.skipped = self.failed = 0
         self._drawn = float("-inf")
 
     def update(self, *, done: int = 0, skipped: int = 0, failed: int = 0) -> None:
-        """Count finished jobs (``done`` includes ``failed``) and redraw if it is time."""
+        """Count finished items (``done`` includes ``failed``) and redraw if it is time."""
         self.done += done
         self.skipped += skipped
         self.failed += failed
         now = self.clock()
-        if now - self._drawn >= self.interval:
+        if now - self._drawn >= self.interval and now - self.started >= self.delay:
             self._draw(now)
 
     def close(self) -> None:
-        """Draw the final state and end the line."""
-        self._draw(self.clock())
+        """Draw the final state and end the line (nothing if nothing was drawn and the work
+        took less than ``delay``)."""
+        now = self.clock()
+        if self._drawn == float("-inf") and now - self.started < self.delay:
+            return
+        self._draw(now)
         if self.tty:
             self.out.write("\n")
             self.out.flush()
@@ -54,6 +68,8 @@ class Progress:
     def render(self, now: float) -> str:
         """The progress line at time ``now``."""
         finished = self.done + self.skipped
+        if self.total:
+            finished = min(finished, self.total)
         elapsed = max(now - self.started, 1e-9)
         rate = self.done / elapsed
         parts = []
@@ -61,11 +77,13 @@ class Progress:
             share = min(1.0, finished / self.total)
             filled = int(share * _WIDTH)
             parts.append(f"[{'#' * filled}{'.' * (_WIDTH - filled)}]")
-            parts.append(f"{finished}/{self.total} jobs")
+            parts.append(f"{finished}/{self.total} {self.unit}")
             parts.append(f"{share:4.0%}")
         else:
-            parts.append(f"{finished} jobs")
+            parts.append(f"{finished} {self.unit}")
         parts.append(f"{rate:.1f}/s")
+        if not finished:
+            parts.append(f"{_duration(elapsed)} elapsed")
         if self.total and rate > 0 and finished < self.total:
             parts.append(f"ETA {_duration((self.total - finished) / rate)}")
         if self.skipped:
@@ -79,6 +97,25 @@ class Progress:
         line = self.render(now)
         self.out.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
         self.out.flush()
+
+
+async def watch(work: Awaitable[T], progress: Progress) -> T:
+    """Await ``work``, counting on ``progress`` the items it reports done
+    (``rerankit._reporting.report``) and redrawing it while waiting; all of ``progress.total``
+    counts as done when ``work`` returns. The line is ended however ``work`` ends."""
+    with reporting(lambda count: progress.update(done=count)):
+        task = asyncio.ensure_future(work)  # the task copies the context: it reports to us
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=progress.interval)
+            progress.update()
+        result = task.result()
+        if progress.total:
+            progress.done = max(progress.done, progress.total)
+        return result
+    finally:
+        task.cancel()
+        progress.close()
 
 
 def _duration(seconds: float) -> str:

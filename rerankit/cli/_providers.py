@@ -79,8 +79,9 @@ def provider_status(name: str) -> ProviderStatus:
         cls = load_provider(name)
     except ProviderError as exc:
         return ProviderStatus(name=name, distribution=distribution, ready=False, error=str(exc))
-    key = _variables(cls.api_key_env, cls.api_key_required)
     base = _variables(cls.api_base_env, cls.api_base_required)
+    base_value = os.environ.get(base.set) if base is not None and base.set else None
+    key = _variables(cls.api_key_env, cls.needs_api_key(base_value))
     has_default = bool(cls.default_api_base)
     ready: bool | None = True
     if key is not None and key.required and key.set is None:

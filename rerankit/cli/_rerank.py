@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -11,10 +12,13 @@ import msgspec
 
 from rerankit._types import Document, RerankResponse
 from rerankit.cli._common import DEFAULT_MODEL, EXIT_OK, UsageError, positive_int, wrap
+from rerankit.cli._progress import Progress, watch
 
-__all__ = ["add_parser", "read_documents", "run"]
+__all__ = ["PROGRESS_AFTER", "add_parser", "rank", "read_documents", "run"]
 
 _TEXT_WIDTH = 100
+PROGRESS_AFTER = 1.0
+"""Seconds a call runs before its progress line appears on a terminal."""
 
 
 def add_parser(commands: Any) -> None:
@@ -57,15 +61,19 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    documents = read_documents(args.files, sys.stdin, jsonl=args.jsonl, field=args.text_field)
-    from rerankit._sync._client import rerank
+    from rerankit._preflight import check_model
 
-    response = rerank(
-        args.model,
-        args.query,
-        documents,
-        top_n=args.top_n,
-        rank_fields=[args.text_field] if args.jsonl else None,
+    check_model(args.model, context="cli")  # unknown provider or missing key, in CLI terms
+    documents = read_documents(args.files, sys.stdin, jsonl=args.jsonl, field=args.text_field)
+    response = asyncio.run(
+        rank(
+            args.model,
+            args.query,
+            documents,
+            top_n=args.top_n,
+            rank_fields=[args.text_field] if args.jsonl else None,
+            progress_to=sys.stderr if sys.stderr.isatty() else None,
+        )
     )
     if args.json:
         payload = msgspec.to_builtins(response)
@@ -74,6 +82,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(response, sys.stdout, args.text_field if args.jsonl else "text")
     return EXIT_OK
+
+
+async def rank(
+    model: str,
+    query: str,
+    documents: list[Document],
+    *,
+    top_n: int | None,
+    rank_fields: list[str] | None,
+    progress_to: TextIO | None,
+) -> RerankResponse:
+    """One rerank call; with ``progress_to`` (a terminal), a progress line once the call has
+    taken ``PROGRESS_AFTER`` seconds, counting the documents scored where the model reports
+    them (local neural models) and the time spent."""
+    from rerankit._client import AsyncClient
+
+    async with AsyncClient() as client:
+        call = client.rerank(model, query, documents, top_n=top_n, rank_fields=rank_fields)
+        if progress_to is None:
+            return await call
+        progress = Progress(progress_to, len(documents), unit="documents", delay=PROGRESS_AFTER)
+        return await watch(call, progress)
 
 
 def read_documents(

@@ -107,6 +107,13 @@ class Provider:
     example_model: ClassVar[str] = ""
     """A model string for docs and examples, e.g. ``"cohere/rerank-v3.5"``."""
 
+    @classmethod
+    def needs_api_key(cls, api_base: str | None) -> bool:
+        """Whether calls to ``api_base`` (``None``: the default) need a key. The default is
+        ``api_key_required``; a provider whose hosted API needs a key and self-hosted servers
+        do not tells them apart here."""
+        return cls.api_key_required
+
     def capabilities(self, model: str) -> ModelCapabilities:
         """Limits and supported parameters of ``model``; the default declares none."""
         return _NO_CAPABILITIES

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rerankit._errors import ConfigurationError
+from rerankit._install import install_hint
 
 __all__ = [
     "EXTRA_MODULES",
@@ -67,14 +68,14 @@ _ROBERTA_LIKE = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "long
 """Model types whose position ids start after the padding id, leaving fewer usable positions."""
 
 EXTRA_MODULES = frozenset({"numpy", "onnxruntime", "tokenizers"})
-"""What ``pip install 'rerankit[local]'`` brings, imported on first use of a neural model."""
+"""What the ``local`` extra brings, imported on first use of a neural model."""
 
 
 def missing_extra(name: str | None) -> ConfigurationError:
     """The error for a neural model used without the ``local`` extra installed."""
     return ConfigurationError(
         "local cross-encoder and bi-encoder models need onnxruntime, tokenizers and numpy "
-        f"({name} could not be imported): pip install 'rerankit[local]'"
+        f"({name} could not be imported): {install_hint('local')}"
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rerankit._errors import ConfigurationError
+from rerankit._reporting import report
 from rerankit._types import ScoreKind
 from rerankit.providers._onnx import (
     FloatArray,
@@ -81,6 +82,7 @@ class CrossEncoder:
             scores[batch] = await run_in_thread(
                 self._run, [pairs[i] for i in batch], inference=True
             )
+            report(len(batch))
         return scores.tolist()  # type: ignore[no-any-return]
 
     def _run(self, pairs: list[Any]) -> npt.NDArray[np.float64]:
@@ -193,6 +195,7 @@ class BiEncoder:
                 for row, i in enumerate(batch):
                     found[missing[i]] = vectors[row]
                     self.cache.put(missing[i], vectors[row])
+                report(len(batch))
         return np.stack([found[key] for key in keys])
 
     def _run(self, encodings: list[Any]) -> FloatArray:

@@ -10,6 +10,7 @@ import anyio.to_thread
 import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
+from rerankit._install import install_hint
 from rerankit._settings import first_env
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._auth import TokenCache
@@ -20,7 +21,6 @@ __all__ = ["BedrockProvider"]
 
 REGION_ENV = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
 SERVICE = "bedrock"
-_INSTALL = "pip install 'rerankit[bedrock]'"
 
 _DEFAULT = ModelCapabilities(max_documents=1000, structured_documents=True)
 _MODELS: dict[str, ModelCapabilities] = {
@@ -44,13 +44,13 @@ class _Page(msgspec.Struct):
 class BedrockProvider(Provider):
     """``bedrock/<model id or ARN>``: the Bedrock Agent Runtime ``Rerank`` API, signed with SigV4.
 
-    Credentials come from the standard AWS chain through botocore (``pip install
-    'rerankit[bedrock]'``): the ``aws_access_key_id`` / ``aws_secret_access_key`` /
-    ``aws_session_token`` options, then ``AWS_ACCESS_KEY_ID`` and the rest of the chain
-    (``AWS_PROFILE`` or ``aws_profile_name``, SSO, assumed roles, instance roles). They are
-    looked up once per client in a worker thread and renewed there when they expire. The
-    region is the ``region`` option (or ``aws_region_name``), then ``AWS_REGION_NAME``,
-    ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the region of a model given as a full ARN.
+    Credentials come from the standard AWS chain through botocore (the ``bedrock`` extra): the
+    ``aws_access_key_id`` / ``aws_secret_access_key`` / ``aws_session_token`` options, then
+    ``AWS_ACCESS_KEY_ID`` and the rest of the chain (``AWS_PROFILE`` or ``aws_profile_name``,
+    SSO, assumed roles, instance roles). They are looked up once per client in a worker thread
+    and renewed there when they expire. The region is the ``region`` option (or
+    ``aws_region_name``), then ``AWS_REGION_NAME``, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then
+    the region of a model given as a full ARN.
     A bare model id becomes ``arn:aws:bedrock:{region}::foundation-model/{id}``. String
     documents go as ``TEXT`` sources, dicts natively as ``JSON`` sources (only their
     ``rank_fields`` when given). Every page of a paginated answer is fetched and merged.
@@ -245,7 +245,8 @@ def _lookup(profile: str | None, key_id: str | None, secret: str | None, token: 
         import botocore.session
     except ImportError as exc:
         raise ConfigurationError(
-            f"the bedrock provider needs botocore for AWS request signing: {_INSTALL}"
+            "the bedrock provider needs botocore for AWS request signing: "
+            + install_hint("bedrock")
         ) from exc
     if key_id:
         return botocore.credentials.Credentials(key_id, secret, token)

@@ -43,8 +43,9 @@ class LocalProvider(Provider):
     model named in the `models` option: with
     `AsyncClient(providers={"local": {"options": {"models": {"minilm": "cross-encoder:/m/x"}}}})`,
     `local/minilm` is `local/cross-encoder:/m/x`.
-    Neural models need `pip install 'rerankit[local]'` and are never downloaded. Their options:
-    `activation`, `batch_size`, `cache_size`, `document_prefix`, `max_batch_tokens`,
+    Neural models need the `local` extra (`pip install 'rerankit[local]'`, or
+    `pip install '.[local]'` in a checkout of rerankit's repository) and are never downloaded.
+    Their options: `activation`, `batch_size`, `cache_size`, `document_prefix`, `max_batch_tokens`,
     `max_length`, `onnx_file`, `pooling`, `query_prefix`, `spin_wait` and `threads`; options
     that do not apply to a model are ignored.
     """

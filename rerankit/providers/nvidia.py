@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from rerankit._errors import ConfigurationError
+from rerankit._prepare import missing_message
 from rerankit.providers._base import ModelCapabilities, ProviderContext
 from rerankit.providers._rest import RestProvider, RestVendor
 
@@ -31,6 +32,21 @@ def _split(model: str) -> tuple[bool, str]:
     if model.startswith(RANKING_PREFIX):
         return True, model[len(RANKING_PREFIX) :]
     return False, model
+
+
+def _base(api_base: str | None) -> str:
+    """The base URL calls go to: the default for none, and for the chat host."""
+    base = (api_base or DEFAULT_BASE).rstrip("/")
+    return DEFAULT_BASE if _host(base) == CHAT_HOST else base
+
+
+def _host(base: str) -> str:
+    return (urlsplit(base).hostname or "").lower()
+
+
+def _is_hosted(base: str) -> bool:
+    host = _host(base)
+    return host == HOSTED_DOMAIN or host.endswith("." + HOSTED_DOMAIN)
 
 
 def body_model(model: str) -> str:
@@ -82,6 +98,11 @@ class NvidiaNIMProvider(RestProvider):
         },
     )
 
+    @classmethod
+    def needs_api_key(cls, api_base: str | None) -> bool:
+        """NVIDIA's hosted API needs a key; a self-hosted NIM does not."""
+        return _is_hosted(_base(api_base))
+
     def capabilities(self, model: str) -> ModelCapabilities:
         return self.vendor.models.get(body_model(model), self.vendor.default)
 
@@ -89,17 +110,10 @@ class NvidiaNIMProvider(RestProvider):
         return body_model(model)
 
     def url(self, request: RerankRequest, ctx: ProviderContext) -> str:
-        base = (ctx.api_base or DEFAULT_BASE).rstrip("/")
-        host = (urlsplit(base).hostname or "").lower()
-        if host == CHAT_HOST:
-            base, host = DEFAULT_BASE, urlsplit(DEFAULT_BASE).hostname or ""
-        if not ctx.api_key and (host == HOSTED_DOMAIN or host.endswith("." + HOSTED_DOMAIN)):
-            raise ConfigurationError(
-                f"no API key for provider 'nvidia_nim': NVIDIA's hosted API at {host} needs one; "
-                "pass api_key=..., or configure it with "
-                "AsyncClient(providers={'nvidia_nim': {'api_key': ...}}), "
-                f"or set {' or '.join(self.api_key_env)}"
-            )
+        base = _base(ctx.api_base)
+        if not ctx.api_key and _is_hosted(base):
+            missing = missing_message(self.name, "api_key", self.api_key_env)
+            raise ConfigurationError(f"{missing} (NVIDIA's hosted API at {_host(base)} needs one)")
         if "/retrieval/" in base or base.endswith("/ranking"):
             return base
         base = base.removesuffix("/v1")

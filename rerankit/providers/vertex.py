@@ -20,6 +20,7 @@ from rerankit._errors import (
     ResponseValidationError,
 )
 from rerankit._input import render
+from rerankit._install import install_hint
 from rerankit._settings import first_env
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._auth import TokenCache, now
@@ -31,7 +32,6 @@ __all__ = ["VertexAIProvider"]
 PROJECT_ENV = ("VERTEXAI_PROJECT", "GOOGLE_CLOUD_PROJECT")
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 ROUTE = "/v1/projects/{project}/locations/{location}/rankingConfigs/default_ranking_config:rank"
-_INSTALL = "pip install 'rerankit[vertex]'"
 _NO_EXPIRY_TTL = 1800.0
 """Seconds to keep a token whose credentials report no expiry."""
 
@@ -70,8 +70,8 @@ class VertexAIProvider(Provider):
     Authentication: a ready OAuth2 access token (``api_key=`` or ``access_token=``), a
     service-account key (``credentials=``: a file path, its JSON text or its dict), else
     Application Default Credentials (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud user
-    credentials, the metadata server). The last two need google-auth
-    (``pip install 'rerankit[vertex]'``); tokens are fetched in a worker thread and cached
+    credentials, the metadata server). The last two need google-auth (the ``vertex``
+    extra); tokens are fetched in a worker thread and cached
     until shortly before they expire. The project is the ``project`` option, then
     ``VERTEXAI_PROJECT``, ``GOOGLE_CLOUD_PROJECT``, then the credentials' project; it is also
     sent as ``X-Goog-User-Project``. ``location`` defaults to ``global``. Each document is a
@@ -244,7 +244,8 @@ def _load(source: Any) -> _Google:
         from google.oauth2 import service_account
     except ImportError as exc:
         raise ConfigurationError(
-            f"the vertex_ai provider needs google-auth for Google credentials: {_INSTALL}, "
+            "the vertex_ai provider needs google-auth for Google credentials: "
+            f"{install_hint('vertex')}, "
             "or pass a ready token as access_token="
         ) from exc
     try:

@@ -15,6 +15,7 @@ from rerankit._types import RerankResponse
 from rerankit.server._auth import KeyRing
 from rerankit.server._config import ServerConfig
 from rerankit.server._errors import to_request_error
+from rerankit.server._logs import mask_log_secrets
 from rerankit.server._ratelimit import RateLimiter
 from rerankit.server._routes import Route, build_routes, provider_settings
 from rerankit.server._wire import (
@@ -25,6 +26,7 @@ from rerankit.server._wire import (
     encode_error,
     encode_models,
     encode_response,
+    new_request_id,
 )
 
 __all__ = ["CLIENT_KEY", "create_app"]
@@ -35,6 +37,7 @@ CLIENT_KEY = web.AppKey("rerankit_client", AsyncClient)
 """The application's ``AsyncClient``, created at start-up and closed after the last request."""
 
 _JSON = "application/json"
+_REQUEST_ID = "X-Request-Id"
 _RERANK_PATHS = ("/v1/rerank", "/v2/rerank", "/rerank")
 _KNOWN_PATHS = {*_RERANK_PATHS, "/v1/models", "/health"}
 _HEALTH = b'{"status":"ok"}'
@@ -43,6 +46,7 @@ _HEALTH = b'{"status":"ok"}'
 def create_app(config: ServerConfig) -> web.Application:
     """The server as an ``aiohttp.web.Application``; raises ``ConfigurationError`` at once if
     a model, its options or its credentials are wrong."""
+    mask_log_secrets()
     service = _Service(config)
     app = web.Application(client_max_size=service.max_body_bytes)
     app.router.add_post("/v1/rerank", service.rerank_v1)
@@ -59,8 +63,29 @@ def _reply(status: int, body: bytes, headers: dict[str, str] | None = None) -> w
     return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
 
 
-def _error(failure: RequestError) -> web.Response:
-    return _reply(failure.status, encode_error(failure.message), failure.headers)
+def _error(failure: RequestError, request_id: str | None = None) -> web.Response:
+    headers = failure.headers
+    if request_id is not None:
+        headers = {**(headers or {}), _REQUEST_ID: request_id}
+    return _reply(failure.status, encode_error(failure.message), headers)
+
+
+def _failed(exc: RerankitError, route: Route | None, request_id: str) -> RequestError:
+    """The client's answer to a failed call; the details go to the log under ``request_id``."""
+    public = route.name if route is not None else "?"
+    hidden = route.upstreams if route is not None else ()
+    failure = to_request_error(exc, public, request_id, hidden)
+    logger.log(
+        logging.WARNING if failure.status >= 500 else logging.DEBUG,
+        "request %s: rerank of model %r failed: %s; upstream %s raised %s: %s",
+        request_id,
+        public,
+        failure.status,
+        " then ".join(hidden) or "?",
+        type(exc).__name__,
+        exc,
+    )
+    return failure
 
 
 class _Service:
@@ -103,13 +128,13 @@ class _Service:
     async def _rerank(
         self, request: web.Request, decode: Callable[[bytes], RerankCall]
     ) -> web.Response:
-        public = "?"
+        request_id = new_request_id()
+        route = None
         try:
             self._admit(request)
             body = await self._read(request)
             call = decode(body)
             route = self._route(call.model)
-            public = route.name
             if len(body) > route.max_body_bytes:
                 raise _too_large(route.max_body_bytes, route.name)
             if len(call.documents) > route.max_documents:
@@ -120,16 +145,20 @@ class _Service:
                 )
             response = await self._call(route, call)
         except RequestError as failure:
-            return _error(failure)
+            return _error(failure, request_id)
         except RerankitError as exc:
-            mapped = to_request_error(exc, public)
-            level = logging.WARNING if mapped.status >= 500 else logging.DEBUG
-            logger.log(level, "rerank of model %r failed: %s %s", public, mapped.status, exc)
-            return _error(mapped)
+            return _error(_failed(exc, route, request_id), request_id)
         except Exception:
-            logger.exception("unexpected error serving %s %s", request.method, request.path)
-            return _error(RequestError(500, "internal server error"))
-        return _reply(200, encode_response(call, response))
+            logger.exception(
+                "request %s: unexpected error serving %s %s",
+                request_id,
+                request.method,
+                request.path,
+            )
+            internal = RequestError(500, f"internal server error (request id {request_id})")
+            return _error(internal, request_id)
+        body = encode_response(call, response, request_id)
+        return _reply(200, body, {_REQUEST_ID: request_id})
 
     async def _call(self, route: Route, call: RerankCall) -> RerankResponse:
         client = self.client

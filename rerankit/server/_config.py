@@ -7,7 +7,6 @@ hold the *client* keys the server accepts, though ``api_keys_env`` is the better
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
-from rerankit._redact import masked_repr
+from rerankit._redact import is_secret_name, masked_repr
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,13 +28,6 @@ MiB = 1024 * 1024
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
-
-_SECRET_NAME = re.compile(
-    r"(?:^|_)(?:key|secret|password|token|credentials?)(?:$|_)|authorization|cookie",
-    re.IGNORECASE,
-)
-"""Option and header names that hold secrets: ``api_key``, ``aws_secret_access_key``, ``token``;
-not ``max_tokens_per_doc``."""
 
 
 class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -179,7 +171,7 @@ def _check(config: ServerConfig) -> None:
 def refuse_secrets(table: Mapping[str, Any], where: str) -> None:
     """Raise if ``table`` has a secret-looking key: secrets belong in the environment."""
     for name in table:
-        if _SECRET_NAME.search(str(name)):
+        if is_secret_name(str(name)):
             raise ConfigurationError(
                 f"{where}.{name}: secrets do not belong in the config file; set the provider's "
                 "key in its environment variable (see `rerankit providers`)"

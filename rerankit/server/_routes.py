@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rerankit._dispatch import resolve_model
 from rerankit._errors import ConfigurationError, RerankitError
 from rerankit._fallback import Fallback, parse_chain
-from rerankit._prepare import api_base, api_key, split_options
-from rerankit._registry import load_provider
+from rerankit._preflight import check_model
 from rerankit._settings import ProviderSettings, to_settings
 from rerankit.server._config import ServerConfig
 
-__all__ = ["Route", "build_routes", "check_model", "provider_settings"]
+__all__ = ["Route", "build_routes", "provider_settings"]
 
 
 class Route:
@@ -38,6 +36,12 @@ class Route:
         self.max_body_bytes = max_body_bytes
         self.options = options
 
+    @property
+    def upstreams(self) -> tuple[str, ...]:
+        """The rerankit models behind this name, in the order they are tried (never shown to
+        clients)."""
+        return (self.model, *(fallback.model for fallback in self.fallbacks))
+
 
 def provider_settings(config: ServerConfig) -> dict[str, ProviderSettings]:
     """The ``[providers.*]`` tables as ``ProviderSettings`` (never with a key: see config)."""
@@ -55,10 +59,10 @@ def build_routes(
     routes = {}
     for name, table in config.models.items():
         try:
-            check_model(table.model, table.options, settings)
+            check_model(table.model, table.options, settings, "server")
             chain = parse_chain(table.fallbacks, f"models.{name}.fallbacks")
             for fallback in chain:
-                check_model(fallback.model, fallback.options, settings)
+                check_model(fallback.model, fallback.options, settings, "server")
         except RerankitError as exc:
             raise ConfigurationError(f"model {name!r}: {exc}") from None
         routes[name] = Route(
@@ -70,19 +74,3 @@ def build_routes(
             dict(table.options),
         )
     return routes
-
-
-def check_model(
-    model: str,
-    options: Mapping[str, Any] | None = None,
-    settings: Mapping[str, ProviderSettings] | None = None,
-) -> None:
-    """Raise a ``RerankitError`` unless ``model`` can be called: its provider loads, its options
-    are the provider's, and its key and base URL are configured (values are never shown)."""
-    options = dict(options or {})
-    provider, _ = resolve_model(model)
-    cls = load_provider(provider)
-    provider_settings = (settings or {}).get(provider)
-    split_options(options, cls, provider, provider_settings, drop=False)
-    api_key(options, provider_settings, cls, provider)
-    api_base(options, provider_settings, cls, provider)

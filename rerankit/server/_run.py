@@ -12,13 +12,11 @@ from aiohttp import web
 
 from rerankit.server._app import create_app
 from rerankit.server._config import ServerConfig
+from rerankit.server._logs import AccessLogger
 
 __all__ = ["serve"]
 
 logger = logging.getLogger("rerankit.server")
-
-_ACCESS_FORMAT = '%a "%r" %s %b %Tf'
-"""Address, request line, status, size, seconds: never a header (keys travel in headers)."""
 
 
 async def serve(
@@ -47,7 +45,7 @@ async def serve(
         app,
         handle_signals=False,
         access_log=logging.getLogger("rerankit.server.access") if settings.access_log else None,
-        access_log_format=_ACCESS_FORMAT,
+        access_log_class=AccessLogger,
         shutdown_timeout=settings.shutdown_timeout,
     )
     await runner.setup()

@@ -23,6 +23,7 @@ __all__ = [
     "encode_error",
     "encode_models",
     "encode_response",
+    "new_request_id",
 ]
 
 _PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -151,7 +152,7 @@ _VERSIONS = {"1": _Version("1"), "2": _Version("2")}
 _encoder = msgspec.json.Encoder()
 
 
-def encode_response(call: RerankCall, response: RerankResponse) -> bytes:
+def encode_response(call: RerankCall, response: RerankResponse, response_id: str) -> bytes:
     """Cohere's response: ``{id, results: [{index, relevance_score, document?}], meta}``.
 
     ``search_units`` is the upstream's figure when it reported one, else Cohere's rule: one
@@ -161,11 +162,12 @@ def encode_response(call: RerankCall, response: RerankResponse) -> bytes:
     if units is None:
         units = max(1, math.ceil(len(call.documents) / 100))
     meta = _Meta(_VERSIONS[call.version], _BilledUnits(units))
-    return _encoder.encode(_Body(_new_id(), response.results, meta))
+    return _encoder.encode(_Body(response_id, response.results, meta))
 
 
-def _new_id() -> str:
-    """A random UUID (version 4) as text, without ``uuid.uuid4()``'s per-call object cost."""
+def new_request_id() -> str:
+    """A random UUID (version 4) as text, without ``uuid.uuid4()``'s per-call object cost: the
+    id of one request, in its answer and in the server log."""
     hexa = os.urandom(16).hex()
     variant = "89ab"[int(hexa[16], 16) & 3]
     return f"{hexa[:8]}-{hexa[8:12]}-4{hexa[13:16]}-{variant}{hexa[17:20]}-{hexa[20:]}"
