@@ -98,6 +98,8 @@ class PerLoop(Generic[T]):
             value = record.values[self]
         else:
             value = record.values[self] = self._factory()
+            if self._close is not None or self._discard is not None:
+                record.owners.add(self)  # kept until its value is released
         self._last = (loop, value)
         return value
 
@@ -110,7 +112,10 @@ class PerLoop(Generic[T]):
         """Take ``loop``'s value out (the caller releases it), or ``None``."""
         self._forget(loop)
         record = _records.get(loop)
-        return None if record is None else record.values.pop(self, None)
+        if record is None:
+            return None
+        record.owners.discard(self)
+        return record.values.pop(self, None)
 
     def loops(self) -> list[asyncio.AbstractEventLoop]:
         """The loops that hold a value of this ``PerLoop`` now."""
@@ -150,13 +155,18 @@ class PerProcess(Generic[T]):
 
 class _Record:
     """What rerankit keeps for one event loop: each ``PerLoop``'s value, and the async
-    generator through which the loop's shutdown reaches them."""
+    generator through which the loop's shutdown reaches them.
 
-    __slots__ = ("dead", "loop", "values", "watcher")
+    A value goes with its ``PerLoop`` (a client's lock with the client), unless it has to be
+    released (closed or discarded): then its ``PerLoop`` is kept until that is done.
+    """
+
+    __slots__ = ("dead", "loop", "owners", "values", "watcher")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.values: dict[PerLoop[Any], Any] = {}
+        self.values: weakref.WeakKeyDictionary[PerLoop[Any], Any] = weakref.WeakKeyDictionary()
+        self.owners: set[PerLoop[Any]] = set()
         self.watcher: AsyncGenerator[None, None] | None = None
         self.dead = False
 
@@ -201,6 +211,7 @@ async def _shut_down(record: _Record) -> None:
             except Exception:
                 logger.debug("closing loop-bound state failed", exc_info=True)
     record.values.clear()
+    record.owners.clear()
 
 
 def sweep(*, at_exit: bool = False) -> None:
@@ -227,6 +238,7 @@ def _discard(record: _Record) -> None:
             except Exception:
                 logger.debug("releasing loop-bound state failed", exc_info=True)
     record.values.clear()
+    record.owners.clear()
     watcher, record.watcher = record.watcher, None
     if watcher is not None:
         # Finish it now: collected unfinished, it would call into its closed loop.

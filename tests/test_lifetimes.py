@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -222,6 +223,25 @@ def test_rate_limit_works_under_successive_asyncio_runs() -> None:
     asyncio.run(calls(2))
     (limiter,) = client._watchers.limiters.values()
     assert limiter.waited > 0
+
+
+def test_a_closed_client_is_not_kept_alive_by_its_loop(server: FakeServer) -> None:
+    """A loop that runs for long (a server) and makes a client per task keeps none of them."""
+
+    async def client_per_task() -> list[weakref.ref[AsyncClient]]:
+        refs = []
+        for _ in range(3):
+            async with cohere_client(
+                server,
+                settings={"capabilities": {"max_documents": 2}, "requests_per_minute": 600},
+            ) as client:
+                await client.rerank(MODEL, "alpha", DOCS)  # batches, a rate limit, a session
+            refs.append(weakref.ref(client))
+            del client
+        gc.collect()
+        return refs
+
+    assert [ref() for ref in asyncio.run(client_per_task())] == [None, None, None]
 
 
 def test_loops_closed_without_shutdown_leave_no_connections_behind(
