@@ -115,7 +115,8 @@ class PerLoop(Generic[T]):
         if record is None:
             return None
         record.owners.discard(self)
-        return record.values.pop(self, None)
+        value: T | None = record.values.pop(self, None)
+        return value
 
     def loops(self) -> list[asyncio.AbstractEventLoop]:
         """The loops that hold a value of this ``PerLoop`` now."""
