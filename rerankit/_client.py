@@ -474,6 +474,7 @@ class AsyncClient:
             One entry per job, in job order: its ``RerankResponse``, or the ``RerankitError``
             it failed with (the other jobs still run).
         """
+        running_loop()  # rerankit runs on asyncio: a clear error under trio
         parsed = to_jobs(jobs)
         limit = check_positive_int("concurrency", concurrency) or 8
 

@@ -346,6 +346,8 @@ def test_under_trio_a_clear_error_and_the_sync_api_in_a_thread_works() -> None:
                 lambda: client.rerank("local/bm25", "alpha", ["beta", "alpha"]),
                 lambda: client.rerank("cohere/rerank-v3.5", "alpha", ["beta"], api_key="k"),
                 lambda: rerankit.arerank("local/bm25", "alpha", ["beta", "alpha"]),
+                lambda: client.rerank_many("local/bm25", [("alpha", ["beta", "alpha"])]),
+                lambda: rerankit.arerank_many("local/bm25", [("alpha", ["beta", "alpha"])]),
             ):
                 try:
                     await call()
