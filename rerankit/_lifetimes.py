@@ -206,6 +206,8 @@ async def _shut_down(record: _Record) -> None:
             del _records[record.loop]
     for owner, value in list(record.values.items()):
         owner._forget(record.loop)
+        if owner not in record.values:
+            continue  # taken out meanwhile by whoever closed an earlier value
         if owner._close is not None:
             try:
                 await owner._close(value)
