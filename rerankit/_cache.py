@@ -20,6 +20,7 @@ import msgspec
 
 from rerankit._errors import ConfigurationError
 from rerankit._input import check_positive_int
+from rerankit._lifetimes import PerProcess
 from rerankit._redact import is_secret_name
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 
@@ -52,7 +53,6 @@ CREATE TABLE IF NOT EXISTS responses
     (key BLOB PRIMARY KEY, value BLOB NOT NULL, stored REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS responses_stored ON responses (stored);
 """
-_abandoned: list[Any] = []  # connections inherited through fork: never used, never closed
 
 
 class CacheStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,8 +176,7 @@ class MemoryCache:
         self.ttl = _check_ttl(ttl)
         self._clock = clock
         self._data: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._lock = PerProcess(threading.Lock)  # one held at fork would never be released
         self._hits = self._misses = 0
 
     def __repr__(self) -> str:
@@ -213,9 +212,18 @@ class MemoryCache:
             self._data.clear()
 
     def _locked(self) -> threading.Lock:
-        if self._pid != os.getpid():  # forked while another thread may have held the lock
-            self._lock, self._pid = threading.Lock(), os.getpid()
-        return self._lock
+        return self._lock.get()
+
+
+class _Handle:
+    """A process's SQLite connection and its lock (a forked child opens its own: the parent's
+    connection must not be used or closed there)."""
+
+    __slots__ = ("db", "lock")
+
+    def __init__(self) -> None:
+        self.db: sqlite3.Connection | None = None
+        self.lock = threading.Lock()
 
 
 class SQLiteCache:
@@ -243,9 +251,7 @@ class SQLiteCache:
         self.ttl = _check_ttl(ttl)
         self.max_entries = check_positive_int("max_entries", max_entries)
         self._clock = clock
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._handle = PerProcess(_Handle)
         self._hits = self._misses = self._entries = self._sets = 0
         self._warned = False
 
@@ -272,8 +278,9 @@ class SQLiteCache:
 
     def close(self) -> None:
         """Close the connection; the cache reopens it if used again."""
-        with self._locked():
-            db, self._db = self._db, None
+        handle = self._handle.get()
+        with handle.lock:
+            db, handle.db = handle.db, None
             if db is not None:
                 db.close()
 
@@ -345,15 +352,13 @@ class SQLiteCache:
             self._entries = 0
 
     def _locked(self) -> threading.Lock:
-        """The lock guarding the connection; after a fork, a new lock and no connection."""
-        if self._pid != os.getpid():
-            _abandoned.append(self._db)  # the parent's connection must not be used or closed
-            self._db, self._lock, self._pid = None, threading.Lock(), os.getpid()
-        return self._lock
+        """The lock guarding this process's connection."""
+        return self._handle.get().lock
 
     def _connection(self) -> sqlite3.Connection:
-        """The connection, opened on first use (call with the lock held)."""
-        if self._db is None:
+        """This process's connection, opened on first use (call with the lock held)."""
+        handle = self._handle.get()
+        if handle.db is None:
             import sqlite3
 
             if self.path != ":memory:" and not self.path.startswith("file:"):
@@ -367,8 +372,8 @@ class SQLiteCache:
             except BaseException:
                 db.close()
                 raise
-            self._db = db
-        return self._db
+            handle.db = db
+        return handle.db
 
     def _failed(self, exc: Exception) -> None:
         log = logger.debug if self._warned else logger.warning

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -17,6 +17,7 @@ from rerankit._events import EventHook, Watchers, call_tags
 from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
+from rerankit._lifetimes import PerLoop, running_loop
 from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
 from rerankit._plan import collect_batches, finalize_results, plan_requests
 from rerankit._prepare import (
@@ -116,7 +117,7 @@ class AsyncClient:
         self._tokenizer = check_tokenizer(tokenizer) or _ESTIMATOR
         self._per_call_batches = check_positive_int("batch_concurrency", batch_concurrency) or 8
         self._max_batches = check_positive_int("max_batch_concurrency", max_batch_concurrency) or 32
-        self._shared_batches: asyncio.Semaphore | None = None
+        self._shared_batches = PerLoop(lambda: asyncio.Semaphore(self._max_batches))
         self._fallbacks = ClientFallbacks(fallbacks)
         self._watchers = Watchers(hooks)
         self._prices = None if prices is None else resolve_prices(prices)
@@ -221,6 +222,7 @@ class AsyncClient:
             ``provider``/``model`` name the model that answered, ``fallback_from`` the ones
             that failed before it.
         """
+        running_loop()  # rerankit runs on asyncio: a clear error under trio
         if isinstance(metadata, list):  # a provider's per-document option (contextual)
             kwargs["metadata"], metadata = metadata, None
         tags = call_tags(metadata, user)
@@ -501,6 +503,7 @@ class AsyncClient:
             One entry per job, in job order: its ``RerankResponse``, or the ``RerankitError``
             it failed with (the other jobs still run).
         """
+        running_loop()  # rerankit runs on asyncio: a clear error under trio
         parsed = to_jobs(jobs)
         limit = check_positive_int("concurrency", concurrency) or 8
 
@@ -520,10 +523,7 @@ class AsyncClient:
         return check_positive_int("batch_concurrency", value) or self._per_call_batches
 
     def _batch_slots(self) -> asyncio.Semaphore:
-        slots = self._shared_batches
-        if slots is None:
-            slots = self._shared_batches = asyncio.Semaphore(self._max_batches)
-        return slots
+        return self._shared_batches.get()
 
     @staticmethod
     def _retries(kwargs: Mapping[str, Any], default: int) -> int:
@@ -535,9 +535,12 @@ class AsyncClient:
         return value
 
 
-_default_clients: dict[
-    asyncio.AbstractEventLoop, tuple[AsyncClient, AsyncGenerator[None, None]]
-] = {}
+async def _close_default(client: AsyncClient) -> None:
+    await client.aclose()
+
+
+_default_clients: PerLoop[AsyncClient] = PerLoop(AsyncClient, close=_close_default)
+"""The module-level client of each event loop, closed when the loop shuts down."""
 
 
 async def default_async_client() -> AsyncClient:
@@ -546,24 +549,7 @@ async def default_async_client() -> AsyncClient:
     It is closed when the loop shuts down its async generators (``asyncio.run`` and
     ``asyncio.Runner`` do), so short-lived loops leave no connection pool behind.
     """
-    loop = asyncio.get_running_loop()
-    entry = _default_clients.get(loop)
-    if entry is None:
-        client = AsyncClient()
-        closer = _close_at_loop_shutdown(client, loop)
-        await closer.asend(None)
-        entry = _default_clients[loop] = (client, closer)
-    return entry[0]
-
-
-async def _close_at_loop_shutdown(
-    client: AsyncClient, loop: asyncio.AbstractEventLoop
-) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        _default_clients.pop(loop, None)
-        await client.aclose()
+    return _default_clients.get()
 
 
 async def arerank(

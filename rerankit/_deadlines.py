@@ -13,7 +13,9 @@ import asyncio
 import math
 from typing import Any
 
-__all__ = ["Deadlines"]
+from rerankit._lifetimes import PerLoop
+
+__all__ = ["Deadlines", "loop_deadlines"]
 
 
 class Deadlines:
@@ -65,6 +67,14 @@ class Deadlines:
                 earliest = deadline
         if earliest < math.inf:
             self._arm(earliest)
+
+
+_PER_LOOP: PerLoop[Deadlines] = PerLoop(lambda: Deadlines(asyncio.get_running_loop()))
+
+
+def loop_deadlines() -> Deadlines:
+    """The running loop's ``Deadlines``, shared by every transport on it (one timer a loop)."""
+    return _PER_LOOP.get()
 
 
 def _cancelling(task: asyncio.Task[Any]) -> int:

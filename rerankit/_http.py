@@ -7,35 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-from collections.abc import AsyncGenerator, Mapping
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import msgspec
 
-from rerankit._deadlines import Deadlines
+from rerankit._deadlines import Deadlines, loop_deadlines
 from rerankit._errors import (
     APIConnectionError,
     APITimeoutError,
     status_error_class,
 )
+from rerankit._lifetimes import PerLoop
 from rerankit._redact import redact_text
 from rerankit._retry import parse_retry_after
 from rerankit._version import __version__
 
 __all__ = ["HTTPResponse", "Transport"]
 
+logger = logging.getLogger("rerankit")
+
 USER_AGENT = f"rerankit/{__version__}"
 _MAX_ERROR_BODY = 2000
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-trace-id")
-_abandoned: list[object] = []
-"""Sessions left behind by fork, or whose loop ended without shutting down its async
-generators. Touching them could act on another process's sockets: they are kept, never
-closed or collected."""
-_closers: dict[int, AsyncGenerator[None, None]] = {}
-"""The async generators that close each session when its loop shuts down (kept referenced,
-since a loop tracks its async generators weakly)."""
 
 
 class HTTPResponse:
@@ -105,12 +101,28 @@ class _Slots:
         self.free += 1
 
 
+class _LoopPool:
+    """A transport's connections on one event loop: the session and its slots."""
+
+    __slots__ = ("deadlines", "owned", "session", "slots")
+
+    def __init__(
+        self, session: aiohttp.ClientSession, owned: bool, slots: _Slots, deadlines: Deadlines
+    ) -> None:
+        self.session = session
+        self.owned = owned
+        self.slots = slots
+        self.deadlines = deadlines
+
+
 class Transport:
     """One aiohttp session per event loop, created lazily, shared by every call of a client.
 
-    A session is closed when its loop shuts down (``asyncio.run`` does that), so a client used
-    from successive loops keeps no old connections. Calls beyond the pool's size wait their turn
-    in order, before their timeout starts.
+    A session is closed when its loop shuts down (``asyncio.run`` does that); one whose loop
+    was closed without shutting down has its sockets closed without that loop when rerankit
+    notices (see ``_lifetimes``), so a client used from successive loops keeps no old
+    connections. Calls beyond the pool's size wait their turn in order, before their timeout
+    starts.
     """
 
     def __init__(
@@ -120,27 +132,19 @@ class Transport:
         max_connections: int = 100,
         max_connections_per_host: int = 0,
     ) -> None:
-        self._owned = session is None
         self._session = session
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
-        self._slots: _Slots | None = None
-        self._deadlines: Deadlines | None = None
+        self._pools: PerLoop[_LoopPool] = PerLoop(
+            self._open, close=_close_pool, discard=_discard_pool
+        )
         self._timeouts: dict[tuple[float | None, bool], aiohttp.ClientTimeout] = {}
-        self._pid = os.getpid()
 
-    async def _open(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> tuple[aiohttp.ClientSession, _Slots, Deadlines]:
-        """A session, connection slots and request deadlines for ``loop``, which has none yet."""
-        session = self._session
-        slots, deadlines = _Slots(self._max_connections), Deadlines(loop)
-        if session is not None and not self._owned:
-            self._slots, self._deadlines, self._loop = slots, deadlines, loop
-            return session, slots, deadlines
-        if session is not None:
-            self._forget(session)
+    def _open(self) -> _LoopPool:
+        """A session (the caller's, or a new one), slots and deadlines for the running loop."""
+        slots, deadlines = _Slots(self._max_connections), loop_deadlines()
+        if self._session is not None:
+            return _LoopPool(self._session, False, slots, deadlines)
         session = aiohttp.ClientSession(
             connector=_Connector(
                 limit=self._max_connections,
@@ -149,30 +153,7 @@ class Transport:
             ),
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
-        self._session, self._loop, self._pid = session, loop, os.getpid()
-        self._slots, self._deadlines = slots, deadlines
-        closer = self._close_at_loop_shutdown(session)
-        await closer.asend(None)
-        _closers[id(session)] = closer
-        return session, slots, deadlines
-
-    def _forget(self, session: aiohttp.ClientSession) -> None:
-        """Drop a session of another loop or process without touching its sockets."""
-        if session.closed:
-            return
-        _abandoned.append(session)  # inherited through fork, or its loop never shut down
-
-    async def _close_at_loop_shutdown(
-        self, session: aiohttp.ClientSession
-    ) -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            _closers.pop(id(session), None)
-            if self._session is session:
-                self._session = self._slots = self._deadlines = None
-            if os.getpid() == self._pid and not session.closed:
-                await session.close()
+        return _LoopPool(session, True, slots, deadlines)
 
     def _timeout(self, seconds: float | None, total: bool) -> aiohttp.ClientTimeout:
         """aiohttp's limits for one attempt: connecting a new socket, and (``total``) the whole
@@ -196,10 +177,8 @@ class Transport:
         secret: str | None,
     ) -> HTTPResponse:
         """POST ``body``; map every transport failure and non-2xx status to a rerankit error."""
-        loop = asyncio.get_running_loop()
-        session, slots, deadlines = self._session, self._slots, self._deadlines
-        if session is None or slots is None or deadlines is None or self._loop is not loop:
-            session, slots, deadlines = await self._open(loop)
+        pool = self._pools.get()
+        slots, deadlines = pool.slots, pool.deadlines
         if not slots.take_now():
             await slots.take()
         task = None
@@ -208,7 +187,7 @@ class Transport:
             if task is not None:
                 deadlines.start(task, timeout)
         try:
-            async with session.post(
+            async with pool.session.post(
                 url,
                 data=body,
                 headers=headers,
@@ -238,19 +217,61 @@ class Transport:
         return HTTPResponse(status, resp_headers, data)
 
     async def aclose(self) -> None:
-        """Close the session this transport created (a caller's own session is left open)."""
-        session, self._session = self._session, None
-        if session is None or not self._owned:
-            return
-        closer = _closers.pop(id(session), None)
-        if self._loop is asyncio.get_running_loop():
-            if closer is not None:
-                await closer.aclose()
-            await session.close()
-        elif self._loop is not None and self._loop.is_running() and os.getpid() == self._pid:
-            asyncio.run_coroutine_threadsafe(session.close(), self._loop)
-        else:
-            self._forget(session)
+        """Close the sessions this transport created (a caller's own session is left open):
+        now on the running loop and on closed loops, soon on loops running in other threads.
+        A loop that is neither closes its session when it shuts down or is found closed."""
+        here = asyncio.get_running_loop()
+        for loop in self._pools.loops():
+            if loop is here:
+                pool = self._pools.pop(loop)
+                if pool is not None:
+                    await _close_pool(pool)
+            elif loop.is_closed():
+                pool = self._pools.pop(loop)
+                if pool is not None:
+                    _discard_pool(pool)
+            elif loop.is_running():
+                pool = self._pools.pop(loop)
+                if pool is not None and pool.owned:
+                    asyncio.run_coroutine_threadsafe(pool.session.close(), loop)
+
+
+async def _close_pool(pool: _LoopPool) -> None:
+    if pool.owned:
+        await pool.session.close()
+
+
+def _discard_pool(pool: _LoopPool) -> None:
+    """Close the sockets of a session whose loop was closed without closing it.
+
+    The dead loop can no longer run aiohttp's close, so each connection's socket is closed
+    directly, as the loop would have done, and the connector is then marked closed (it
+    forgets its connections and warns about none).
+    """
+    if not pool.owned:
+        return
+    connector = pool.session.connector
+    if connector is None or connector.closed:
+        return
+    conns: Any = getattr(connector, "_conns", {})
+    acquired: Any = getattr(connector, "_acquired", ())
+    protocols = [proto for entries in conns.values() for proto, _ in entries]
+    for proto in [*protocols, *acquired]:
+        _close_socket(getattr(proto, "transport", None))
+    connector._close()
+
+
+def _close_socket(transport: Any) -> None:
+    """Close the socket under ``transport`` (TLS unwrapped) and drop the transport's hold on
+    it, without its event loop."""
+    while transport is not None and not hasattr(transport, "_sock"):
+        transport = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+    if transport is None or transport._sock is None:
+        return
+    try:
+        transport._call_connection_lost(None)  # what the loop runs after close(): sock.close()
+    except Exception:  # the protocol's callback needed the loop; the socket is closed anyway
+        logger.debug("closing a connection of a closed loop", exc_info=True)
 
 
 def _timed_out(provider: str, model: str, timeout: float | None) -> APITimeoutError:

@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from rerankit._lifetimes import PerLoop
+
 __all__ = ["RateLimiter", "TokenBucket"]
 
 
@@ -52,7 +54,7 @@ class RateLimiter:
         self._requests = TokenBucket(requests_per_minute, now) if requests_per_minute else None
         self._tokens = TokenBucket(tokens_per_minute, now) if tokens_per_minute else None
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._lock = PerLoop(asyncio.Lock)
         self.waited = 0.0
         """Seconds callers spent waiting, in total."""
 
@@ -61,7 +63,7 @@ class RateLimiter:
         return self._tokens is not None
 
     async def acquire(self, tokens: int = 0) -> None:
-        async with self._lock:
+        async with self._lock.get():
             while True:
                 now = self._clock()
                 delay = max(

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from rerankit._errors import RerankitError
+from rerankit._lifetimes import leave_behind
 
 if TYPE_CHECKING:
     from rerankit._client import AsyncClient
@@ -234,36 +235,15 @@ _portal: Portal | None = None
 _clients: weakref.WeakSet[AsyncClient] = weakref.WeakSet()
 """Every sync client's ``AsyncClient``, closed at interpreter exit."""
 
-_left_behind_kept = False
-_left_behind: list[object] = []
-"""What a forked child inherited: portals whose thread does not exist here, the clients and
-sessions bound to their loop. Freeing them would act on the parent's sockets (the epoll
-instance is shared; an unclosed connector closes its transports when collected), so they
-are kept, never closed, and never collected, not even by interpreter teardown: the first
-portal leaks one reference to this list (a forked child inherits that count)."""
-
-
-def _never_free(obj: object) -> None:
-    """Leak one reference to ``obj`` so interpreter teardown cannot collect it either."""
-    try:
-        import ctypes
-
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
-    except (ImportError, AttributeError):  # no ctypes, or not CPython: nothing frees at exit
-        pass
-
 
 def get_portal() -> Portal:
     """The process's portal, started on first use (and again in a forked child)."""
-    global _portal, _left_behind_kept
+    global _portal
     portal = _portal
     if portal is not None:
         return portal
     with _lock:
         if _portal is None:
-            if not _left_behind_kept:
-                _never_free(_left_behind)
-                _left_behind_kept = True
             _portal = Portal()
         return _portal
 
@@ -288,16 +268,15 @@ def _close_soon(client: AsyncClient) -> None:
 
 
 def _after_fork_in_child() -> None:
+    """Forget the parent's portal (its thread does not exist here) and the clients bound to
+    its loop; freeing them would act on the parent's sockets (the epoll instance is shared;
+    an unclosed connector closes its transports when collected), so they are left behind."""
     global _portal, _lock
     _lock = threading.Lock()
     if _portal is None:
         return
-    _left_behind.append(_portal)
+    leave_behind((_portal, list(_clients)))
     _portal = None
-    _left_behind.extend(_clients)
-    http = sys.modules.get("rerankit._http")
-    if http is not None and hasattr(http, "_abandoned"):
-        _left_behind.append(http._abandoned)  # sessions set aside by transports: as unsafe
 
 
 def _at_exit() -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from rerankit._lifetimes import PerLoop
 
 __all__ = ["TokenCache", "now"]
 
@@ -36,9 +37,7 @@ class TokenCache(Generic[T]):
     def __init__(self, margin: float = 300.0) -> None:
         self.margin = margin
         self._entries: dict[Hashable, tuple[T, float]] = {}
-        self._locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[Hashable, asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
+        self._locks: PerLoop[dict[Hashable, asyncio.Lock]] = PerLoop(dict)
 
     def __repr__(self) -> str:
         return f"TokenCache(entries={len(self._entries)})"
@@ -54,8 +53,10 @@ class TokenCache(Generic[T]):
         fresh = self._fresh(key)
         if fresh is not None:
             return fresh[0]
-        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
-        lock = locks.setdefault(key, asyncio.Lock())
+        locks = self._locks.get()
+        lock = locks.get(key)
+        if lock is None:
+            lock = locks[key] = asyncio.Lock()
         async with lock:
             fresh = self._fresh(key)
             if fresh is not None:

@@ -21,9 +21,9 @@ from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-from anyio.lowlevel import RunVar
 
 from rerankit._errors import ConfigurationError
+from rerankit._lifetimes import PerLoop
 from rerankit.providers._onnx_config import MAX_THREADS_BY_DEFAULT, missing_extra
 
 try:
@@ -102,22 +102,13 @@ def clear_cache() -> None:
 
 # --------------------------------------------------------------------------- threads
 
-_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("rerankit_onnx_limiter")
-
-
-def _inference_limiter() -> anyio.CapacityLimiter:
-    """One batch in flight per event loop: a batch already keeps every intra-op thread busy."""
-    try:
-        return _LIMITER.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(1)
-        _LIMITER.set(limiter)
-        return limiter
+_LIMITER: PerLoop[anyio.CapacityLimiter] = PerLoop(lambda: anyio.CapacityLimiter(1))
+"""One batch in flight per event loop: a batch already keeps every intra-op thread busy."""
 
 
 async def run_in_thread(function: Callable[..., T], *args: Any, inference: bool = False) -> T:
     """Run ``function(*args)`` in a worker thread; ``inference`` queues it behind other batches."""
-    limiter = _inference_limiter() if inference else None
+    limiter = _LIMITER.get() if inference else None
     return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
 
 
