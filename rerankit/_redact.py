@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["masked_repr", "redact_options", "redact_text"]
+__all__ = ["masked_repr", "redact_all", "redact_options", "redact_text", "secrets"]
 
 _SECRET_NAME = re.compile(r"key|secret|token|credential|password|auth", re.IGNORECASE)
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|signature", re.IGNORECASE)
 
 
 def redact_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -22,6 +23,27 @@ def redact_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def redact_text(text: str, secret: str | None) -> str:
     """``text`` with every occurrence of ``secret`` replaced by ``***``."""
     return text.replace(secret, "***") if secret and len(secret) >= 4 else text
+
+
+def secrets(headers: Mapping[str, str], secret: str | None) -> list[str]:
+    """What to hide in an error about a request: ``secret`` and the values of its
+    secret-looking headers (``Authorization``, ``Api-Key``, ``X-Amz-Security-Token``...), with
+    an ``Authorization`` value's credential also on its own; longest first."""
+    found = {secret} if secret else set()
+    for name, value in headers.items():
+        if isinstance(value, str) and _SECRET_HEADER.search(str(name)):
+            found.add(value)
+            credential = value.partition(" ")[2].strip()
+            if credential:
+                found.add(credential)
+    return sorted(found, key=len, reverse=True)
+
+
+def redact_all(text: str, hidden: list[str]) -> str:
+    """``text`` with every occurrence of each of ``hidden`` replaced by ``***``."""
+    for secret in hidden:
+        text = redact_text(text, secret)
+    return text
 
 
 def masked_repr(obj: Any) -> str:
