@@ -342,3 +342,13 @@ async def test_no_key_reachable_from_a_failed_google_token_refresh(
     for text in [*_reachable_texts(error), caplog.text]:
         assert key not in text
     assert_no_secret(error, caplog.text)
+
+
+def test_no_key_reachable_through_the_sync_client(caplog: pytest.LogCaptureFixture) -> None:
+    """The sync facade re-raises the loop thread's error; that adds no chain holding a key."""
+    caplog.set_level(logging.DEBUG)
+    with _raw_server(b"not http at all\r\n\r\n") as url:
+        client = rerankit.Client(retry=RetryPolicy(max_retries=0))
+        with client, pytest.raises(rerankit.APIConnectionError) as info:
+            client.rerank("cohere/rerank-v3.5", "q", ["d"], api_key=SECRET, api_base=url)
+    assert_no_secret(info.value, caplog.text)
