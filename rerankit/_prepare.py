@@ -7,7 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from rerankit._errors import ConfigurationError, RerankitWarning
-from rerankit._sendable import check_base_url, check_headers, check_json, check_secret
+from rerankit._sendable import (
+    check_base_url,
+    check_headers,
+    check_json,
+    check_secret,
+    check_text,
+)
 from rerankit._settings import ProviderSettings, first_env_named
 from rerankit._tokens import TokenCounter
 from rerankit._types import RerankRequest
@@ -153,6 +159,9 @@ def check_extra_body(extra_body: object) -> Mapping[str, Any] | None:
 
 
 def check_instruction(instruction: object) -> str | None:
-    if instruction is None or isinstance(instruction, str):
+    if instruction is None:
+        return None
+    if isinstance(instruction, str):
+        check_text(instruction, "instruction")
         return instruction
     raise ConfigurationError(f"instruction must be a str, got {type(instruction).__name__}")

@@ -99,6 +99,11 @@ def check_headers(headers: object, where: str) -> Mapping[str, str]:
 def bad_header(headers: Mapping[str, str]) -> str | None:
     """The name of the first header whose value cannot be sent (not a str, or holding a
     control character), or ``None``: a quick last check on every request's headers."""
+    try:
+        if " ".join(headers.values()).isprintable():  # the usual case, in one quick scan
+            return None
+    except TypeError:  # a value that is not a str
+        pass
     for name, value in headers.items():
         if type(value) is not str or _CONTROL.search(value):
             return str(name)

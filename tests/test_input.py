@@ -45,6 +45,7 @@ MODEL = "cohere/rerank-v3.5"
         ({"timeout": "10"}, "timeout must be a number"),
         ({"max_retries": -1}, "max_retries must be an int >= 0"),
         ({"instruction": 5}, "instruction must be a str"),
+        ({"instruction": "be \udc80strict"}, "instruction holds a lone surrogate"),
         ({"model": ""}, "model must be a non-empty string"),
         ({"model": None}, "model must be a non-empty string"),
         ({"model": "cohere/"}, "empty model name"),
