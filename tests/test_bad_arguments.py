@@ -246,3 +246,21 @@ def test_any_argument_value_fails_as_a_rerankit_error(
 def test_any_client_option_value_fails_as_a_rerankit_error(arguments: dict[str, Any]) -> None:
     with contextlib.suppress(rerankit.RerankitError):
         AsyncClient(**arguments)
+
+
+async def test_a_bad_base_from_the_environment_is_named(
+    monkeypatch: pytest.MonkeyPatch, cohere_server: FakeServer
+) -> None:
+    monkeypatch.setenv("COHERE_API_BASE", "127.0.0.1:8080")
+    async with AsyncClient() as client:
+        with pytest.raises(ConfigurationError, match="environment variable COHERE_API_BASE must"):
+            await client.rerank(MODEL, "q", ["a"], api_key="k")
+
+
+async def test_bedrock_still_takes_a_bare_endpoint_host() -> None:
+    """AWS endpoints are often written without a scheme; bedrock assumes https for them."""
+    from rerankit._prepare import api_base
+    from rerankit.providers.bedrock import BedrockProvider
+
+    base = "bedrock-runtime.us-west-2.amazonaws.com"
+    assert api_base({"api_base": base}, None, BedrockProvider, "bedrock") == f"https://{base}"
