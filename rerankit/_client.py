@@ -21,13 +21,14 @@ from rerankit._lifetimes import PerLoop, running_loop
 from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
 from rerankit._plan import collect_batches, finalize_results, plan_requests
 from rerankit._prepare import (
+    check_extra_body,
     check_instruction,
     check_tokenizer,
     client_side_chunking,
     split_options,
 )
 from rerankit._retry import RetryPolicy
-from rerankit._settings import ProviderSettings, to_settings
+from rerankit._settings import ProviderSettings, settings_map
 from rerankit._targets import Targets
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankRequest, RerankResponse
@@ -106,9 +107,7 @@ class AsyncClient:
         prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
         cache: ResponseCache | None = None,
     ) -> None:
-        self._settings = {
-            name: to_settings(name, value) for name, value in (providers or {}).items()
-        }
+        self._settings = settings_map(providers)
         self._timeout = check_timeout(timeout)
         self._retry_policy = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._drop_params = bool(drop_params)
@@ -347,6 +346,8 @@ class AsyncClient:
             )
         if instruction is not None:
             request.instruction = check_instruction(instruction)
+        if extra_body is not None:
+            extra_body = check_extra_body(extra_body)
         ctx = ProviderContext(
             provider=provider_name,
             model=model_name,

@@ -212,7 +212,7 @@ def load_prices(path: str | os.PathLike[str]) -> PriceTable:
     try:
         with open(path, "rb") as file:
             data = file.read()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL or lone surrogate in the path
         raise ConfigurationError(f"cannot read price table {os.fspath(path)!r}: {exc}") from None
     return _table_from_json(data, os.fspath(path))
 

@@ -18,10 +18,11 @@ from rerankit._deadlines import Deadlines, loop_deadlines
 from rerankit._errors import (
     APIConnectionError,
     APITimeoutError,
+    ConfigurationError,
     status_error_class,
 )
 from rerankit._lifetimes import PerLoop
-from rerankit._redact import redact_text
+from rerankit._redact import redact_all, secrets
 from rerankit._retry import parse_retry_after
 from rerankit._version import __version__
 
@@ -186,6 +187,7 @@ class Transport:
             task = asyncio.current_task()
             if task is not None:
                 deadlines.start(task, timeout)
+        error: Exception | None = None
         try:
             async with pool.session.post(
                 url,
@@ -198,22 +200,21 @@ class Transport:
         except asyncio.CancelledError:
             if task is None or not deadlines.stop(task):
                 raise  # cancelled by the caller, not by the deadline
-            raise _timed_out(provider, model, timeout) from None
-        except asyncio.TimeoutError as exc:  # aiohttp's limits: connecting, or outside a task
-            raise _timed_out(provider, model, timeout) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            reason = redact_text(str(exc) or type(exc).__name__, secret)
-            raise APIConnectionError(
-                f"could not reach {provider} (model {model!r}): {reason}",
-                provider=provider,
-                model=model,
-            ) from exc
+            error = _timed_out(provider, model, timeout)
+        except asyncio.TimeoutError:  # aiohttp's limits: connecting, or outside a task
+            error = _timed_out(provider, model, timeout)
+        except (aiohttp.ClientError, OSError, UnicodeError) as exc:
+            error = _transport_error(exc, url, headers, provider, model, secret)
         finally:
             if task is not None:
                 deadlines.stop(task)
             slots.give()
+        if error is not None:  # raised here, not in the handler: nothing of aiohttp's is chained
+            raise error
         if status >= 400:
-            raise _status_error(status, resp_headers, data, provider, model, secret)
+            raise _status_error(
+                status, resp_headers, data, provider, model, secrets(headers, secret)
+            )
         return HTTPResponse(status, resp_headers, data)
 
     async def aclose(self) -> None:
@@ -282,16 +283,44 @@ def _timed_out(provider: str, model: str, timeout: float | None) -> APITimeoutEr
     )
 
 
+def _transport_error(
+    exc: BaseException,
+    url: str,
+    headers: Mapping[str, str],
+    provider: str,
+    model: str,
+    secret: str | None,
+) -> Exception:
+    """The rerankit error for a failed request. aiohttp's exception is not chained: some carry
+    the request's headers (``ClientResponseError.request_info``), so only its redacted text is
+    kept. A URL aiohttp cannot use (or whose host name cannot be encoded) is a configuration
+    error, not worth a retry."""
+    reason = redact_all(f"{type(exc).__name__}: {exc}", secrets(headers, secret))
+    if isinstance(exc, (aiohttp.InvalidURL, UnicodeError)):
+        return ConfigurationError(
+            f"{provider} cannot send to {_shown_url(url)} (model {model!r}): {reason}; "
+            "check api_base and the provider options"
+        )
+    return APIConnectionError(
+        f"could not reach {provider} (model {model!r}): {reason}", provider=provider, model=model
+    )
+
+
+def _shown_url(url: str) -> str:
+    """``url`` for a message, without its query (which may hold a key)."""
+    return repr(url.partition("?")[0])
+
+
 def _status_error(
     status: int,
     headers: Mapping[str, str],
     body: bytes,
     provider: str,
     model: str,
-    secret: str | None,
+    hidden: list[str],
 ) -> Exception:
-    text = redact_text(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), secret)
-    detail = redact_text(_error_detail(body), secret) or (
+    text = redact_all(body[:_MAX_ERROR_BODY].decode("utf-8", "replace"), hidden)
+    detail = redact_all(_error_detail(body), hidden) or (
         "" if text.strip() in ("", "null") else text[:300]
     )
     request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)

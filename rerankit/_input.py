@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._sendable import check_text, check_texts, json_problem
 from rerankit._types import Document
 
 __all__ = ["check_positive_int", "check_query", "check_timeout", "prepare_documents", "render"]
@@ -22,6 +23,7 @@ def check_query(query: object) -> str:
         raise ConfigurationError(f"query must be a str, got {type(query).__name__}")
     if not query.strip():
         raise ConfigurationError("query must not be empty")
+    check_text(query, "query")
     return query
 
 
@@ -67,6 +69,7 @@ def prepare_documents(
     with a string ``text`` field is ranked on that field (Cohere's convention).
     """
     if type(documents) is list and rank_fields is None and set(map(type, documents)) == _STR:
+        check_texts(documents, "documents")
         return documents, documents, None  # the common case: a list of strings
     if isinstance(documents, (str, bytes, dict)) or not isinstance(documents, Sequence):
         raise ConfigurationError(
@@ -76,12 +79,15 @@ def prepare_documents(
     docs: list[Document] = documents if isinstance(documents, list) else list(documents)
     texts: list[str] = docs  # type: ignore[assignment]
     if not docs or set(map(type, docs)) == _STR:
+        check_texts(texts, "documents")
         return docs, texts, fields
     texts = []
     for position, doc in enumerate(docs):
         if isinstance(doc, str):
+            check_text(doc, f"documents[{position}]")
             texts.append(doc)
         elif isinstance(doc, dict):
+            _check_dict(doc, position)
             texts.append(render(doc, fields, position))
         else:
             raise ConfigurationError(
@@ -91,16 +97,23 @@ def prepare_documents(
     return docs, texts, fields
 
 
+def _check_dict(doc: dict[str, Any], position: int) -> None:
+    """A dict document may be sent whole (providers that take objects): it must be JSON."""
+    problem = json_problem(doc)
+    if problem is not None:
+        raise ConfigurationError(f"documents[{position}] cannot be sent as JSON: {problem}")
+
+
 def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) -> str:
     """A dict document as text: one ``field: value`` line per field, nested values as JSON.
 
-    ``rank_fields`` picks the fields and their order (a single field renders as its bare value);
-    without it, a string ``text`` field is the whole text, else every field is rendered.
+    ``rank_fields`` picks the fields and their order (a single field, which must be a str, is
+    the whole text); without it, a ``text`` field (a str) is the whole text, else every field
+    is rendered.
     """
     if rank_fields is None:
-        text = doc.get("text")
-        if isinstance(text, str):
-            return text
+        if "text" in doc:
+            return _field_text(doc, "text", position)
         if not doc:
             raise ConfigurationError(f"documents[{position}] is an empty dict")
         fields: list[str] = list(doc)
@@ -112,9 +125,20 @@ def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) ->
                 f"(it has: {', '.join(map(str, doc)) or 'no fields'})"
             )
         if len(rank_fields) == 1:
-            return _value_text(doc[rank_fields[0]], position)
+            return _field_text(doc, rank_fields[0], position)
         fields = rank_fields
     return "\n".join(f"{field}: {_value_text(doc[field], position)}" for field in fields)
+
+
+def _field_text(doc: dict[str, Any], field: str, position: int) -> str:
+    """A field that is a document's whole text: it must be a str."""
+    value = doc[field]
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"documents[{position}][{field!r}] is the text ranked, so it must be a str, "
+            f"got {type(value).__name__}"
+        )
+    return value
 
 
 def _value_text(value: object, position: int) -> str:

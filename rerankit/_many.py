@@ -34,30 +34,29 @@ class RerankJob(msgspec.Struct, kw_only=True):
 _JOB_KEYS = frozenset(RerankJob.__struct_fields__)
 
 
-def to_jobs(jobs: Iterable[Any]) -> list[RerankJob]:
+def to_jobs(jobs: Iterable[Any]) -> list[RerankJob | ConfigurationError]:
     """Jobs as ``RerankJob``, ``(query, documents[, top_n])`` or ``{"query", "documents"}``
-    dicts (with ``top_n``, ``metadata`` and ``user`` when wanted)."""
-    if isinstance(jobs, (str, bytes, Mapping)):
+    dicts (with ``top_n``, ``metadata`` and ``user`` when wanted); a malformed job becomes its
+    ``ConfigurationError``, which is that job's result."""
+    if isinstance(jobs, (str, bytes, Mapping)) or not isinstance(jobs, Iterable):
         raise ConfigurationError("jobs must be a list of (query, documents) pairs or dicts")
-    parsed = []
-    for position, job in enumerate(jobs):
-        if isinstance(job, RerankJob):
-            parsed.append(job)
-        elif isinstance(job, Mapping) and "query" in job and "documents" in job:
-            unknown = set(job) - _JOB_KEYS
-            if unknown:
-                raise ConfigurationError(f"jobs[{position}] has unknown keys {sorted(unknown)}")
-            parsed.append(RerankJob(**job))
-        elif isinstance(job, Sequence) and not isinstance(job, str) and len(job) in (2, 3):
-            parsed.append(
-                RerankJob(query=job[0], documents=job[1], top_n=job[2] if len(job) == 3 else None)
-            )
-        else:
-            raise ConfigurationError(
-                f"jobs[{position}] must be (query, documents), (query, documents, top_n), a dict "
-                f"with 'query' and 'documents', or a RerankJob; got {type(job).__name__}"
-            )
-    return parsed
+    return [_to_job(position, job) for position, job in enumerate(jobs)]
+
+
+def _to_job(position: int, job: Any) -> RerankJob | ConfigurationError:
+    if isinstance(job, RerankJob):
+        return job
+    if isinstance(job, Mapping) and "query" in job and "documents" in job:
+        unknown = set(job) - _JOB_KEYS
+        if unknown:
+            return ConfigurationError(f"jobs[{position}] has unknown keys {sorted(unknown)}")
+        return RerankJob(**job)
+    if isinstance(job, Sequence) and not isinstance(job, (str, bytes)) and len(job) in (2, 3):
+        return RerankJob(query=job[0], documents=job[1], top_n=job[2] if len(job) == 3 else None)
+    return ConfigurationError(
+        f"jobs[{position}] must be (query, documents), (query, documents, top_n), a dict "
+        f"with 'query' and 'documents', or a RerankJob; got {type(job).__name__}"
+    )
 
 
 def job_arguments(job: RerankJob, call: dict[str, Any]) -> dict[str, Any]:
@@ -76,15 +75,16 @@ def job_arguments(job: RerankJob, call: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_many(
-    jobs: list[RerankJob],
+    jobs: list[RerankJob | ConfigurationError],
     call: Callable[[RerankJob], Awaitable[RerankResponse]],
     concurrency: int,
     on_progress: ProgressCallback | None = None,
 ) -> list[RerankResponse | RerankitError]:
     """Every job through ``call``, at most ``concurrency`` at once; results in job order.
 
-    A job that fails with a ``RerankitError`` gives that error in its place; the other jobs go
-    on. Any other exception (a bug, a cancellation) cancels the rest and propagates.
+    A job that fails with a ``RerankitError`` (or is one: a malformed job) gives that error in
+    its place; the other jobs go on. Any other exception (a bug, a cancellation) cancels the
+    rest and propagates.
     """
     results: list[RerankResponse | RerankitError | None] = [None] * len(jobs)
     pending = iter(range(len(jobs)))
@@ -93,8 +93,9 @@ async def run_many(
     async def worker() -> None:
         nonlocal done
         for position in pending:
+            job = jobs[position]
             try:
-                results[position] = await call(jobs[position])
+                results[position] = job if isinstance(job, RerankitError) else await call(job)
             except RerankitError as exc:
                 results[position] = exc
             done += 1

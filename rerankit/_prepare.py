@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from rerankit._errors import ConfigurationError, RerankitWarning
-from rerankit._settings import ProviderSettings, first_env
+from rerankit._sendable import (
+    check_base_url,
+    check_headers,
+    check_json,
+    check_secret,
+    check_text,
+)
+from rerankit._settings import ProviderSettings, first_env_named
 from rerankit._tokens import TokenCounter
 from rerankit._types import RerankRequest
 from rerankit.providers._base import Provider
@@ -17,6 +24,7 @@ __all__ = [
     "LITELLM_IGNORED",
     "api_base",
     "api_key",
+    "check_extra_body",
     "check_instruction",
     "check_tokenizer",
     "client_side_chunking",
@@ -108,11 +116,14 @@ def api_key(
     name: str,
     context: Context = "python",
 ) -> str | None:
-    key = kwargs.get("api_key") or (settings.api_key if settings else None)
-    if key is None:
-        key = first_env(cls.api_key_env)
-    if key is not None and not isinstance(key, str):
-        raise ConfigurationError(f"api_key for {name} must be a str")
+    """The call's ``api_key``, else the client's, else the environment's; checked."""
+    key, where = kwargs.get("api_key"), "api_key"
+    if not key and settings is not None and settings.api_key:
+        key, where = settings.api_key, f"providers[{name!r}].api_key"
+    if not key:
+        key, where = first_env_named(cls.api_key_env)
+    if key:
+        check_secret(key, f"api_key for {name}" if where == "api_key" else where)
     if not key and cls.api_key_required:
         raise ConfigurationError(missing_message(name, "api_key", cls.api_key_env, context))
     return key or None
@@ -125,15 +136,19 @@ def api_base(
     name: str,
     context: Context = "python",
 ) -> str | None:
-    base = (
-        kwargs.get("api_base")
-        or kwargs.get("base_url")
-        or (settings.api_base if settings else None)
-    )
-    if base is None:
-        base = first_env(cls.api_base_env) or cls.default_api_base
-    if base is not None and not isinstance(base, str):
-        raise ConfigurationError(f"api_base for {name} must be a str, got {base!r}")
+    """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
+    provider's default; a base given by the caller must be an http(s) URL."""
+    base, where = kwargs.get("api_base"), "api_base"
+    if not base:
+        base, where = kwargs.get("base_url"), "base_url"
+    if not base and settings is not None and settings.api_base:
+        base, where = settings.api_base, f"providers[{name!r}].api_base"
+    if not base:
+        base, where = first_env_named(cls.api_base_env)
+    if base:
+        base = check_base_url(base, where, cls.api_base_default_scheme)
+    else:
+        base = cls.default_api_base
     if not base and cls.api_base_required:
         raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
     return base.rstrip("/") if base else None
@@ -172,12 +187,30 @@ def missing_message(
 def merged_headers(
     settings: ProviderSettings | None, extra: Mapping[str, str] | None
 ) -> Mapping[str, str] | None:
+    """The client's extra headers for the provider, then the call's own ``extra_headers``."""
+    if extra is not None:
+        check_headers(extra, "extra_headers")
     if settings is None or not settings.extra_headers:
         return extra
     return {**settings.extra_headers, **(extra or {})}
 
 
+def check_extra_body(extra_body: object) -> Mapping[str, Any] | None:
+    """``extra_body``: a dict of JSON fields merged into the request body."""
+    if extra_body is None:
+        return None
+    if not isinstance(extra_body, Mapping):
+        raise ConfigurationError(
+            f"extra_body must be a dict of JSON fields, got {type(extra_body).__name__}"
+        )
+    check_json(extra_body, "extra_body")
+    return extra_body
+
+
 def check_instruction(instruction: object) -> str | None:
-    if instruction is None or isinstance(instruction, str):
+    if instruction is None:
+        return None
+    if isinstance(instruction, str):
+        check_text(instruction, "instruction")
         return instruction
     raise ConfigurationError(f"instruction must be a str, got {type(instruction).__name__}")

@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
-__all__ = ["is_secret_name", "mask_query_secrets", "masked_repr", "redact_options", "redact_text"]
+__all__ = [
+    "is_secret_name",
+    "mask_query_secrets",
+    "masked_repr",
+    "redact_all",
+    "redact_options",
+    "redact_text",
+    "secrets",
+]
 
 _SECRET_NAME = re.compile(
     r"(?:^|[^a-z0-9])"
@@ -52,6 +60,27 @@ def _mask_parameter(match: re.Match[str]) -> str:
     if not match[2] or not is_secret_name(unquote_plus(name)):
         return match[0]
     return f"{name}=***"
+
+
+def secrets(headers: Mapping[str, str], secret: str | None) -> list[str]:
+    """What to hide in an error about a request: ``secret`` and the values of its
+    secret-looking headers (``Authorization``, ``Api-Key``, ``X-Amz-Security-Token``...), with
+    an ``Authorization`` value's credential also on its own; longest first."""
+    found = {secret} if secret else set()
+    for name, value in headers.items():
+        if isinstance(value, str) and is_secret_name(str(name)):
+            found.add(value)
+            credential = value.partition(" ")[2].strip()
+            if credential:
+                found.add(credential)
+    return sorted(found, key=len, reverse=True)
+
+
+def redact_all(text: str, hidden: list[str]) -> str:
+    """``text`` with every occurrence of each of ``hidden`` replaced by ``***``."""
+    for secret in hidden:
+        text = redact_text(text, secret)
+    return text
 
 
 def masked_repr(obj: Any) -> str:

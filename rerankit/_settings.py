@@ -10,8 +10,9 @@ import msgspec
 
 from rerankit._errors import ConfigurationError
 from rerankit._redact import masked_repr, redact_options
+from rerankit._sendable import check_headers, check_secret
 
-__all__ = ["ProviderSettings", "first_env", "to_settings"]
+__all__ = ["ProviderSettings", "first_env", "first_env_named", "settings_map", "to_settings"]
 
 
 class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +37,11 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     tokens_per_minute: float | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
+        if self.api_key:
+            check_secret(self.api_key, "api_key")
+        if self.extra_headers is not None:
+            check_headers(self.extra_headers, "extra_headers")
         if self.capabilities:
             from rerankit.providers._base import ModelCapabilities
 
@@ -75,6 +81,25 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
         ]
 
 
+def _check_types(settings: ProviderSettings) -> None:
+    """The field types (a ``ProviderSettings`` built directly is not type-checked by msgspec)."""
+    for name in ("api_key", "api_base"):
+        value = getattr(settings, name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{name} must be a str, got {type(value).__name__}")
+    for name in ("timeout", "requests_per_minute", "tokens_per_minute"):
+        value = getattr(settings, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigurationError(f"{name} must be a number, got {type(value).__name__}")
+    retries = settings.max_retries
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
+        raise ConfigurationError(f"max_retries must be an int >= 0, got {type(retries).__name__}")
+    for name in ("options", "capabilities"):
+        value = getattr(settings, name)
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            raise ConfigurationError(f"{name} must be a dict with str keys")
+
+
 def to_settings(name: str, value: ProviderSettings | Mapping[str, Any]) -> ProviderSettings:
     """Accept a ``ProviderSettings`` or a plain dict of its fields."""
     if isinstance(value, ProviderSettings):
@@ -89,12 +114,39 @@ def to_settings(name: str, value: ProviderSettings | Mapping[str, Any]) -> Provi
             f"providers[{name!r}] has unknown settings {sorted(unknown)}; "
             f"known: {', '.join(ProviderSettings.__struct_fields__)}"
         )
+    problem = None
     try:
         return msgspec.convert(dict(value), ProviderSettings)
     except msgspec.ValidationError as exc:
-        raise ConfigurationError(f"providers[{name!r}]: {exc}") from None
+        problem = str(exc)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"providers[{name!r}]: {exc}") from None
+        problem = str(exc)
+    except UnicodeEncodeError:
+        problem = "a str holds a lone surrogate (it cannot be sent as UTF-8)"
+    raise ConfigurationError(f"providers[{name!r}]: {problem}")
+
+
+def settings_map(providers: object) -> dict[str, ProviderSettings]:
+    """A client's ``providers=``: provider names to settings (``ProviderSettings`` or dicts)."""
+    if providers is None:
+        return {}
+    if not isinstance(providers, Mapping) or not all(isinstance(k, str) for k in providers):
+        raise ConfigurationError(
+            "providers must be a dict of provider names to settings, "
+            f"got {type(providers).__name__}"
+        )
+    return {name: to_settings(name, value) for name, value in providers.items()}
+
+
+def first_env_named(names: tuple[str, ...]) -> tuple[str | None, str]:
+    """The first of ``names`` set (non-empty) in the environment: its value and where it came
+    from (``"the environment variable NAME"``), or ``(None, "")``."""
+    environ = os.environ
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value, f"the environment variable {name}"
+    return None, ""
 
 
 def first_env(names: tuple[str, ...]) -> str | None:

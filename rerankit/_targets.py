@@ -59,7 +59,7 @@ class Target:
     ) -> None:
         self._key = settings.api_key if settings is not None else None
         self._base = (
-            settings.api_base.rstrip("/") or None if settings and settings.api_base else None
+            api_base({}, settings, cls, provider) if settings and settings.api_base else None
         )
         self._headers = settings.extra_headers or None if settings is not None else None
         self.provider = provider

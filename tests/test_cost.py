@@ -366,6 +366,12 @@ def test_a_missing_price_file_raises_a_configuration_error(tmp_path: Path) -> No
         load_prices(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize("path", ["prices\x00.json", "prices\ud800.json"])
+def test_a_price_path_the_os_cannot_take_raises_a_configuration_error(path: str) -> None:
+    with pytest.raises(rerankit.ConfigurationError, match="cannot read price table"):
+        rerankit.AsyncClient(prices=path)
+
+
 def test_resolve_prices_for_each_kind_of_argument(tmp_path: Path) -> None:
     assert resolve_prices(None) is default_prices()
     custom = table({"cohere/rerank-v3.5": {"per_search_unit": 0.001}})

@@ -184,8 +184,12 @@ async def test_rerank_many_bounds_concurrency_and_checks_jobs() -> None:
         results = await rerankit.arerank_many("slow/m", [("q", ["a"])] * 30, concurrency=3)
         assert len(results) == 30
         assert peak == 3
-        with pytest.raises(rerankit.ConfigurationError, match=r"jobs\[1\]"):
-            await rerankit.arerank_many("slow/m", [("q", ["a"]), "not a job"])
+        good, bad = await rerankit.arerank_many("slow/m", [("q", ["a"]), "not a job"])
+        assert isinstance(good, rerankit.RerankResponse)
+        assert isinstance(bad, rerankit.ConfigurationError)
+        assert "jobs[1]" in str(bad)
+        with pytest.raises(rerankit.ConfigurationError, match="jobs must be a list"):
+            await rerankit.arerank_many("slow/m", 3)  # type: ignore[arg-type]
     finally:
         rerankit.unregister_provider("slow")
 

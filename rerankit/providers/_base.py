@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import msgspec
 
 from rerankit._errors import (
+    ConfigurationError,
     RerankitWarning,
     ResponseValidationError,
     UnsupportedParameterError,
 )
 from rerankit._redact import masked_repr
+from rerankit._sendable import bad_header, json_problem
 from rerankit._types import RerankRequest, RerankResponse, ScoreKind
 
 if TYPE_CHECKING:
@@ -96,6 +98,8 @@ class Provider:
     api_base_env: ClassVar[tuple[str, ...]] = ()
     default_api_base: ClassVar[str | None] = None
     api_base_required: ClassVar[bool] = False
+    api_base_default_scheme: ClassVar[str | None] = None
+    """The scheme assumed for a base URL given without one (``None``: a base must name it)."""
     options: ClassVar[frozenset[str]] = frozenset()
     default_requests_per_minute: ClassVar[float | None] = None
     default_tokens_per_minute: ClassVar[float | None] = None
@@ -200,7 +204,19 @@ class ProviderContext(msgspec.Struct, kw_only=True):
         send_headers = self.bearer_headers() if headers is None else dict(headers)
         if self.extra_headers:
             send_headers.update(self.extra_headers)
-        return self.post_bytes(url, _encoder.encode(payload), send_headers)
+        return self.post_bytes(url, self.encode(payload), send_headers)
+
+    def encode(self, payload: Any) -> bytes:
+        """``payload`` as JSON; a value JSON cannot hold (in ``extra_body`` or a provider option)
+        raises ``ConfigurationError``."""
+        try:
+            return _encoder.encode(payload)
+        except Exception:
+            problem = json_problem(payload) or "it cannot be encoded"
+        raise ConfigurationError(
+            f"the request to {self.provider} (model {self.model!r}) cannot be sent as JSON: "
+            f"{problem}; check extra_body and the provider options"
+        )
 
     def post_bytes(
         self, url: str, body: bytes, headers: Mapping[str, str]
@@ -213,6 +229,13 @@ class ProviderContext(msgspec.Struct, kw_only=True):
         """
         if self.transport is None:
             raise RuntimeError("this ProviderContext has no HTTP transport")
+        bad = bad_header(headers)
+        if bad is not None:
+            raise ConfigurationError(
+                f"the {bad} header for {self.provider} is not a str or holds a line break or "
+                "another control character (the value is not shown); check api_key, "
+                "extra_headers and the provider options"
+            )
         return self.transport().post(
             url,
             body,

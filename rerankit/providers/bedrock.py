@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -60,6 +61,7 @@ class BedrockProvider(Provider):
     example_model: ClassVar[str] = "bedrock/cohere.rerank-v3-5:0"
     install_extra: ClassVar[str] = "bedrock"
     api_base_env: ClassVar[tuple[str, ...]] = ("BEDROCK_API_BASE", "AWS_BEDROCK_RUNTIME_ENDPOINT")
+    api_base_default_scheme: ClassVar[str | None] = "https"
     options = frozenset(
         {
             "region",
@@ -101,7 +103,7 @@ class BedrockProvider(Provider):
         tokens_seen: set[str] = set()
         page_body = body
         while True:
-            raw = msgspec.json.encode(page_body)
+            raw = ctx.encode(page_body)
             credentials = await self._frozen_credentials(request)
             signed = sign(credentials, region, url, raw, headers)
             answer = await ctx.post_bytes(url, raw, signed)
@@ -216,12 +218,24 @@ def sources(request: RerankRequest) -> list[dict[str, Any]]:
     return out
 
 
+class _HideCanonicalRequest(logging.Filter):
+    """Drops botocore's debug record of a canonical request: it holds the session token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("CanonicalRequest")
+
+
+_HIDE_CANONICAL_REQUEST = _HideCanonicalRequest()
+
+
 def sign(
     credentials: Any, region: str, url: str, body: bytes, headers: Mapping[str, str]
 ) -> dict[str, str]:
     """``headers`` plus the SigV4 headers (``Authorization``, ``X-Amz-Date``, ...) for ``body``."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
+
+    logging.getLogger("botocore.auth").addFilter(_HIDE_CANONICAL_REQUEST)  # added once
 
     aws_request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
     SigV4Auth(credentials, SERVICE, region).add_auth(aws_request)
@@ -250,10 +264,13 @@ def _lookup(profile: str | None, key_id: str | None, secret: str | None, token: 
         ) from exc
     if key_id:
         return botocore.credentials.Credentials(key_id, secret, token)
+    problem: str | None = None
     try:
         credentials = botocore.session.Session(profile=profile).get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
-        raise ConfigurationError(f"bedrock could not load AWS credentials: {exc}") from exc
+        problem = str(exc)
+    if problem is not None:  # raised here: botocore's exceptions are not chained
+        raise ConfigurationError(f"bedrock could not load AWS credentials: {problem}")
     if credentials is None:
         raise ConfigurationError(
             "no AWS credentials for provider 'bedrock': pass aws_access_key_id= and "

@@ -222,14 +222,24 @@ def _source_key(source: object) -> str:
     """A cache key for a credentials option (``"adc"``: Application Default Credentials)."""
     if source is None:
         return "adc"
-    if isinstance(source, dict):
-        return hashlib.sha256(msgspec.json.encode(source, order="sorted")).hexdigest()
-    if isinstance(source, (str, os.PathLike)):
-        return hashlib.sha256(os.fsencode(source)).hexdigest()
-    raise ConfigurationError(
-        "vertex_ai credentials must be a service-account key: a file path, its JSON text or "
-        f"its dict, got {type(source).__name__}"
-    )
+    if not isinstance(source, (dict, str, os.PathLike)):
+        raise ConfigurationError(
+            "vertex_ai credentials must be a service-account key: a file path, its JSON text or "
+            f"its dict, got {type(source).__name__}"
+        )
+    try:
+        if isinstance(source, dict):
+            data = msgspec.json.encode(source, order="sorted")
+        else:
+            data = os.fsencode(source)
+    except (TypeError, ValueError, msgspec.EncodeError):
+        data = None  # the error is raised below, outside this block: its text holds the key
+    if data is None:
+        raise ConfigurationError(
+            "vertex_ai credentials hold a value that is not JSON or not valid UTF-8 text "
+            "(the value is not shown)"
+        )
+    return hashlib.sha256(data).hexdigest()
 
 
 async def _load_in_thread(source: Any) -> tuple[_Google, float | None]:
@@ -267,12 +277,25 @@ def _load(source: Any) -> _Google:
         return _Google(credentials, info.get("project_id"))
     except ConfigurationError:
         raise
-    except (OSError, ValueError, google.auth.exceptions.GoogleAuthError) as exc:
-        raise ConfigurationError(
-            f"vertex_ai could not load Google credentials: {exc} Set "
-            "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, run "
-            "`gcloud auth application-default login`, or pass credentials=... or access_token=..."
-        ) from exc
+    except OSError as exc:
+        problem = _os_problem(exc)
+    except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
+        problem = str(exc)
+    # raised here, not in a handler: Google's and the OS's exceptions may hold the key's text
+    raise ConfigurationError(
+        f"vertex_ai could not load Google credentials: {problem}. Set "
+        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, run "
+        "`gcloud auth application-default login`, or pass credentials=... or access_token=..."
+    )
+
+
+def _os_problem(exc: OSError) -> str:
+    """An OS error reading a credentials file, its file name left out when it looks like key
+    text rather than a path."""
+    name = exc.filename
+    if isinstance(name, str) and "{" not in name and "\n" not in name and len(name) < 1024:
+        return f"{exc.strerror or type(exc).__name__}: {name!r}"
+    return exc.strerror or type(exc).__name__
 
 
 async def _refresh_in_thread(google: _Google, ctx: ProviderContext) -> tuple[str, float | None]:
@@ -283,27 +306,31 @@ def _refresh(credentials: Any, ctx: ProviderContext) -> tuple[str, float | None]
     """A new access token and its expiry (blocking: calls the token endpoint)."""
     import google.auth.exceptions
 
+    error: Exception | None = None
     try:
         credentials.refresh(_UrllibRequest())
     except google.auth.exceptions.RefreshError as exc:
         if getattr(exc, "retryable", False):
-            raise APIConnectionError(
+            error = APIConnectionError(
                 f"vertex_ai could not refresh its Google access token: {exc}",
                 provider=ctx.provider,
                 model=ctx.model,
-            ) from exc
-        raise AuthenticationError(
-            f"Google rejected the vertex_ai credentials: {exc}",
-            status_code=401,
-            provider=ctx.provider,
-            model=ctx.model,
-        ) from exc
+            )
+        else:
+            error = AuthenticationError(
+                f"Google rejected the vertex_ai credentials: {exc}",
+                status_code=401,
+                provider=ctx.provider,
+                model=ctx.model,
+            )
     except google.auth.exceptions.TransportError as exc:
-        raise APIConnectionError(
+        error = APIConnectionError(
             f"vertex_ai could not reach the Google token endpoint: {exc}",
             provider=ctx.provider,
             model=ctx.model,
-        ) from exc
+        )
+    if error is not None:  # raised here: google-auth's exceptions are not chained
+        raise error
     expiry: datetime | None = credentials.expiry
     if expiry is None:
         return credentials.token, now() + _NO_EXPIRY_TTL
