@@ -1,5 +1,6 @@
 """Development sessions: ``nox -s tests|lint|typecheck|docs`` and the benchmarks ``bench``,
-``bench_local``, ``bench_server`` and ``load``.
+``bench_local``, ``bench_server`` and ``load``. ``tests`` runs on Python 3.10 and 3.11
+(``nox -s tests-3.10`` for one of them), the others on 3.11.
 
 ``nox`` alone runs tests, lint, typecheck and docs; the benchmarks run only when asked for.
 Arguments after ``--`` reach the tool a session runs: ``nox -s tests -- -k cohere``,
@@ -14,6 +15,8 @@ import nox
 from nox.command import CommandFailed
 
 PYTHON = "3.11"
+TESTED_PYTHONS = ["3.10", "3.11"]
+"""The oldest supported Python and the one the other sessions use: the tests run on both."""
 
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
@@ -39,9 +42,9 @@ def succeeds(session: nox.Session, command: tuple[str, ...]) -> bool:
     return True
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=TESTED_PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (arguments go to pytest)."""
+    """Run the test suite on Python 3.10 and 3.11 (arguments go to pytest)."""
     install(session, "test")
     session.run("python", "-m", "pytest", *session.posargs)
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from rerankit._deadlines import Deadlines, loop_deadlines
+from rerankit._deadlines import Deadlines, loop_deadlines, own_task
 from rerankit._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -166,6 +166,7 @@ class Transport:
             self._timeouts[seconds, total] = timeout
         return timeout
 
+    @own_task
     async def post(
         self,
         url: str,
