@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rerankit._cache import ResponseCache, cache_key, lookup, store
+from rerankit._cache import ResponseCache, acache_key, lookup, store
 from rerankit._cost import PricesSpec, PriceTable, resolve_prices
 from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers
@@ -18,7 +18,7 @@ from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
 from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
 from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
-from rerankit._plan import collect_batches, finalize_results, plan_requests
+from rerankit._plan import acollect_batches, afinalize_results, aplan_requests
 from rerankit._prepare import (
     check_instruction,
     check_tokenizer,
@@ -334,7 +334,7 @@ class AsyncClient:
                 type(self._counter(kwargs)).__name__,
                 settings.capabilities if settings else None,
             )
-            key = cache_key(
+            key = await acache_key(
                 provider_name,
                 model_name,
                 request,
@@ -345,7 +345,7 @@ class AsyncClient:
             )
             cached = await lookup(self._cache, key)
             if cached is not None:
-                cached.results = finalize_results(
+                cached.results = await afinalize_results(
                     cached.results,
                     docs,
                     top_n=top_n,
@@ -371,7 +371,7 @@ class AsyncClient:
         if caps.has_limits or window is not None:
             if request.max_chunks_per_doc is not None:  # the provider chunks on its side
                 caps = msgspec.structs.replace(caps, max_tokens_per_doc=None)
-            plan = plan_requests(
+            plan = await aplan_requests(
                 query,
                 texts,
                 caps,
@@ -407,7 +407,7 @@ class AsyncClient:
                 monitor=watch,
             )
             expect_all = plan.chunked or top_n is None
-            results = collect_batches(
+            results = await acollect_batches(
                 plan,
                 [answer.results for answer in answers],
                 provider=provider_name,
@@ -421,7 +421,7 @@ class AsyncClient:
                     "batches": len(answers),
                     "request_ids": [answer.id for answer in answers],
                 }
-        response.results = finalize_results(
+        response.results = await afinalize_results(
             results,
             docs,
             top_n=top_n,
