@@ -16,7 +16,7 @@ from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers
 from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
-from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
+from rerankit._input import aprepare_documents, check_positive_int, check_query, check_timeout
 from rerankit._many import ProgressCallback, RerankJob, run_many, to_jobs
 from rerankit._plan import acollect_batches, afinalize_results, aplan_requests
 from rerankit._prepare import (
@@ -284,7 +284,7 @@ class AsyncClient:
         target = self._targets.get(model, provider)
         provider_name, model_name, cls = target.provider, target.model, target.cls
         query = check_query(query)
-        docs, texts, fields = prepare_documents(documents, rank_fields)
+        docs, texts, fields = await aprepare_documents(documents, rank_fields)
         if top_n is not None:
             top_n = check_positive_int("top_n", top_n)
         if not docs:

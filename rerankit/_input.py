@@ -8,12 +8,24 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._offload import run_sized
 from rerankit._types import Document
 
-__all__ = ["check_positive_int", "check_query", "check_timeout", "prepare_documents", "render"]
+__all__ = [
+    "aprepare_documents",
+    "check_positive_int",
+    "check_query",
+    "check_timeout",
+    "prepare_documents",
+    "render",
+]
 
 _json = msgspec.json.Encoder()
 _STR = {str}
+
+DOCUMENTS_INLINE = 4_096
+"""Documents prepared inline: a string costs ~20 ns, a dict ~0.2 µs (its ``text`` field) to
+~1 µs (two ``rank_fields``), so ~4 ms at most; more are prepared on a worker thread."""
 
 
 def check_query(query: object) -> str:
@@ -89,6 +101,15 @@ def prepare_documents(
                 "each document must be a str or a dict"
             )
     return docs, texts, fields
+
+
+async def aprepare_documents(
+    documents: object, rank_fields: object
+) -> tuple[list[Document], list[str], list[str] | None]:
+    """``prepare_documents``, on a worker thread for more than ``DOCUMENTS_INLINE``
+    documents."""
+    work = len(documents) if isinstance(documents, Sequence) else 0
+    return await run_sized(work, DOCUMENTS_INLINE, prepare_documents, documents, rank_fields)
 
 
 def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) -> str:

@@ -7,7 +7,7 @@ import asyncio
 import random
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
@@ -16,7 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rerankit
-from rerankit import RerankResult
+from rerankit import RerankRequest, RerankResponse, RerankResult
+from rerankit._cache import ENTRY_INLINE_BYTES, KEY_INLINE_CHARS, lookup, store
+from rerankit._http import HTTPResponse
+from rerankit._input import DOCUMENTS_INLINE
 from rerankit._offload import run_sized
 from rerankit._plan import (
     COUNTER_INLINE_CHARS,
@@ -26,9 +29,13 @@ from rerankit._plan import (
     plan_requests,
 )
 from rerankit._tokens import HFTokenizer, TokenEstimator
-from rerankit.providers import ModelCapabilities
+from rerankit.providers import ModelCapabilities, Provider, ProviderContext
+from rerankit.providers._rest import ANSWER_INLINE_BYTES
+from rerankit.providers.cohere_compatible import CohereCompatibleProvider
 from rerankit.providers.local import BM25_INLINE_WORK
-from rerankit.server import create_app, parse_config
+from rerankit.server import _app, create_app, parse_config
+from rerankit.server._wire import DECODE_INLINE_BYTES
+from rerankit.testing import FakeServer, ReceivedRequest, Reply
 
 ESTIMATOR = TokenEstimator()
 NO_LIMITS = ModelCapabilities()
@@ -222,6 +229,108 @@ async def test_large_rankings_are_finalized_off_the_loop() -> None:
             results, docs, top_n=None, return_documents=True, provider="p", model="m"
         )
         assert await finishes_first(work) is inline
+
+
+class Instant(Provider):
+    """Answers at once, without a result: a call whose only work is rerankit's own."""
+
+    async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
+        return RerankResponse(results=[])
+
+
+@pytest.mark.anyio
+async def test_many_documents_are_prepared_off_the_loop() -> None:
+    rerankit.register_provider("instant", Instant)
+    try:
+        async with rerankit.AsyncClient() as client:
+            for count, inline in ((10, True), (DOCUMENTS_INLINE + 1, False)):
+                documents = [{"title": f"t{i}", "body": "b"} for i in range(count)]
+                call = client.rerank("instant/m", "q", documents, rank_fields=["title", "body"])
+                assert await finishes_first(call) is inline
+    finally:
+        rerankit.unregister_provider("instant")
+
+
+@pytest.mark.anyio
+async def test_cache_keys_of_large_calls_are_hashed_off_the_loop() -> None:
+    rerankit.register_provider("instant", Instant)
+    try:
+        async with rerankit.AsyncClient(cache=rerankit.MemoryCache()) as client:
+            for text, inline in (("small", True), ("x" * KEY_INLINE_CHARS, False)):
+                assert await finishes_first(client.rerank("instant/m", "q", [text])) is inline
+    finally:
+        rerankit.unregister_provider("instant")
+
+
+@pytest.mark.anyio
+async def test_large_cache_entries_are_decoded_off_the_loop() -> None:
+    cache = rerankit.MemoryCache()
+    for count, inline in ((10, True), (ENTRY_INLINE_BYTES // 8, False)):
+        ranking = [RerankResult(index=i, relevance_score=i / count) for i in range(count)]
+        key = f"{count}".encode()
+        await store(cache, key, RerankResponse(results=ranking))
+        assert await finishes_first(lookup(cache, key)) is inline
+
+
+class RecordingProvider(CohereCompatibleProvider):
+    """``cohere_compatible``, recording the threads its answers are parsed on."""
+
+    name = "recording"
+    threads: ClassVar[list[threading.Thread]] = []
+
+    def parse(
+        self, answer: HTTPResponse, request: RerankRequest, ctx: ProviderContext
+    ) -> RerankResponse:
+        type(self).threads.append(threading.current_thread())
+        return super().parse(answer, request, ctx)
+
+
+def echo_answer(received: ReceivedRequest) -> Reply:
+    """Cohere's shape, echoing each document four times (an answer larger than the request)."""
+    documents = received.json()["documents"]
+    results = [
+        {"index": i, "relevance_score": 1 / (i + 1), "document": {"text": text * 4}}
+        for i, text in enumerate(documents)
+    ]
+    return Reply(body={"results": results})
+
+
+@pytest.mark.anyio
+async def test_large_answers_are_parsed_off_the_loop() -> None:
+    rerankit.register_provider("recording", RecordingProvider)
+    RecordingProvider.threads = []
+    try:
+        with FakeServer(echo_answer) as server:
+            async with rerankit.AsyncClient() as client:
+                for text in ("small", "x" * (ANSWER_INLINE_BYTES // 3)):
+                    await client.rerank("recording/m", "q", [text, "y"], api_base=server.url)
+    finally:
+        rerankit.unregister_provider("recording")
+    small, large = RecordingProvider.threads
+    assert small is threading.current_thread()
+    assert large is not threading.current_thread()
+
+
+@pytest.mark.anyio
+async def test_server_decodes_large_bodies_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[threading.Thread] = []
+
+    def recording(body: bytes) -> Any:
+        threads.append(threading.current_thread())
+        return decode_v2(body)
+
+    decode_v2 = _app.decode_v2
+    monkeypatch.setattr(_app, "decode_v2", recording)
+    config = parse_config('[models.bm25]\nmodel = "local/bm25"\n')
+    server = TestServer(create_app(config), host="127.0.0.1")
+    async with server, aiohttp.ClientSession() as http:
+        for text in ("small", "x" * DECODE_INLINE_BYTES):
+            body = {"model": "bm25", "query": "x", "documents": [text]}
+            async with http.post(server.make_url("/v2/rerank"), json=body) as response:
+                assert response.status == 200
+    small, large = threads
+    assert small is threading.current_thread()
+    assert large is not threading.current_thread()
 
 
 class Gate:

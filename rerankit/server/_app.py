@@ -11,6 +11,7 @@ from aiohttp import web
 
 from rerankit._client import AsyncClient
 from rerankit._errors import ConfigurationError, RerankitError
+from rerankit._offload import run_sized
 from rerankit._types import RerankResponse
 from rerankit.server._auth import KeyRing
 from rerankit.server._config import ServerConfig
@@ -18,6 +19,7 @@ from rerankit.server._errors import to_request_error
 from rerankit.server._ratelimit import RateLimiter
 from rerankit.server._routes import Route, build_routes, provider_settings
 from rerankit.server._wire import (
+    DECODE_INLINE_BYTES,
     RequestError,
     RerankCall,
     decode_v1,
@@ -107,7 +109,7 @@ class _Service:
         try:
             self._admit(request)
             body = await self._read(request)
-            call = decode(body)
+            call = await run_sized(len(body), DECODE_INLINE_BYTES, decode, body)
             route = self._route(call.model)
             public = route.name
             if len(body) > route.max_body_bytes:
