@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
-from rerankit._offload import run_sized
+from rerankit._offload import in_thread
 from rerankit._types import Document
 
 __all__ = [
@@ -108,8 +108,13 @@ async def aprepare_documents(
 ) -> tuple[list[Document], list[str], list[str] | None]:
     """``prepare_documents``, on a worker thread for more than ``DOCUMENTS_INLINE``
     documents."""
-    work = len(documents) if isinstance(documents, Sequence) else 0
-    return await run_sized(work, DOCUMENTS_INLINE, prepare_documents, documents, rank_fields)
+    if type(documents) is list:
+        count = len(documents)
+    else:
+        count = len(documents) if isinstance(documents, Sequence) else 0
+    if count <= DOCUMENTS_INLINE:
+        return prepare_documents(documents, rank_fields)
+    return await in_thread(prepare_documents, documents, rank_fields)
 
 
 def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) -> str:

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-__all__ = ["run_sized"]
+__all__ = ["in_thread", "run_sized"]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -22,9 +22,16 @@ async def run_sized(
     work: int, inline_limit: int, function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
 ) -> _T:
     """``function(*args, **kwargs)``: inline when ``work <= inline_limit``, else on a worker
-    thread (the caller awaits it; cancelling the caller waits for the thread to finish)."""
+    thread. (On a per-call path, test the size first and call ``in_thread`` only when large:
+    that spares small calls this coroutine and the packing of arguments.)"""
     if work <= inline_limit:
         return function(*args, **kwargs)
+    return await in_thread(function, *args, **kwargs)
+
+
+async def in_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``function(*args, **kwargs)`` on a worker thread; cancelling the caller waits for it to
+    finish (the work is pure: nothing is left half done)."""
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))

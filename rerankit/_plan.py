@@ -19,7 +19,7 @@ from operator import attrgetter
 import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
-from rerankit._offload import run_sized
+from rerankit._offload import in_thread, run_sized
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankResult
 from rerankit.providers._base import ModelCapabilities
@@ -325,10 +325,9 @@ async def acollect_batches(
     model: str,
 ) -> list[RerankResult]:
     """``collect_batches``, on a worker thread for more than ``RESULTS_INLINE`` items."""
-    work = len(plan.texts)
-    return await run_sized(
-        work, RESULTS_INLINE, collect_batches, plan, answers, provider=provider, model=model
-    )
+    if len(plan.texts) <= RESULTS_INLINE:
+        return collect_batches(plan, answers, provider=provider, model=model)
+    return await in_thread(collect_batches, plan, answers, provider=provider, model=model)
 
 
 def sort_key(result: RerankResult) -> tuple[float, int]:
@@ -388,9 +387,18 @@ async def afinalize_results(
     texts_only: bool = False,
 ) -> list[RerankResult]:
     """``finalize_results``, on a worker thread for more than ``RESULTS_INLINE`` results."""
-    return await run_sized(
-        len(results),
-        RESULTS_INLINE,
+    if len(results) <= RESULTS_INLINE:
+        return finalize_results(
+            results,
+            documents,
+            top_n=top_n,
+            return_documents=return_documents,
+            provider=provider,
+            model=model,
+            expect_all=expect_all,
+            texts_only=texts_only,
+        )
+    return await in_thread(
         finalize_results,
         results,
         documents,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import msgspec
 
 from rerankit._errors import ResponseValidationError
-from rerankit._offload import run_sized
+from rerankit._offload import in_thread
 from rerankit._types import RerankRequest, RerankResponse, RerankResult, Usage
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
 
@@ -282,8 +282,9 @@ class RestProvider(Provider):
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         answer = await ctx.post(self.url(request, ctx), self.body(request, ctx), self.headers(ctx))
-        size = len(answer.body)
-        return await run_sized(size, ANSWER_INLINE_BYTES, self.parse, answer, request, ctx)
+        if len(answer.body) <= ANSWER_INLINE_BYTES:
+            return self.parse(answer, request, ctx)
+        return await in_thread(self.parse, answer, request, ctx)
 
     def parse(
         self, answer: HTTPResponse, request: RerankRequest, ctx: ProviderContext
