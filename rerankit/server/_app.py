@@ -11,7 +11,7 @@ from aiohttp import web
 
 from rerankit._client import AsyncClient
 from rerankit._errors import ConfigurationError, RerankitError
-from rerankit._offload import run_sized
+from rerankit._offload import in_thread, run_sized
 from rerankit._types import RerankResponse
 from rerankit.server._auth import KeyRing
 from rerankit.server._config import ServerConfig
@@ -90,6 +90,7 @@ class _Service:
             max_connections=server.max_connections,
         )
         self.client = app[CLIENT_KEY] = client
+        await in_thread(int)  # load the worker threads' machinery now, not on a large request
         try:
             yield
         finally:
