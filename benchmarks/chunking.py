@@ -6,16 +6,18 @@
 
 ``plan_requests`` cuts one document into windows of ``--windows`` tokens (8, the smallest the
 planner allows and so the most windows, and 512) with the default ``TokenEstimator``, for ASCII
-text (words and spaces) and CJK text (three UTF-8 bytes a character, no spaces). After one
-untimed run, each size is planned again and again for at least ``--seconds`` (small sizes many
-times, 10 MB once or twice); the figure is the best of ``--rounds`` (the least disturbed by
-other work on the machine), and its ratio to the smallest size's time per MB in the same run:
-~1.0 at every size means linear. Nothing here asserts a speed.
+text (words and spaces) and CJK text (three UTF-8 bytes a character, no spaces). A 10 MB text
+of each is cut into texts of each size, which are planned in turn (so no size finds its input
+in a warm cache) for at least ``--seconds`` of CPU time (small sizes many times, 10 MB a few);
+the figure is the best of ``--rounds``, and its ratio to the smallest size's CPU time per MB
+in the same run: ~1.0 at every size means linear. CPU time, not wall time, so other processes
+on the machine do not count. Nothing here asserts a speed.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -47,19 +49,28 @@ def cjk_text(size: int, rng: random.Random) -> str:
     return "".join(map(chr, rng.choices(range(0x4E00, 0xA000), k=size // 3)))
 
 
-def seconds_per_mb(text: str, window: int, min_seconds: float) -> float:
-    """The time ``plan_requests`` takes to chunk ``text`` into ``window``-token windows, per
-    MB of UTF-8 input, planning it again until ``min_seconds`` have passed."""
-    size = len(text.encode("utf-8"))
+def seconds_per_mb(texts: list[str], window: int, min_seconds: float) -> float:
+    """The CPU time ``plan_requests`` takes to chunk a text into ``window``-token windows, per
+    MB of UTF-8 input, planning ``texts`` in turn until ``min_seconds`` of CPU time have passed
+    (CPU time: other processes on the machine do not count)."""
     counter, caps = TokenEstimator(), ModelCapabilities()
-    repeats, elapsed, start = 0, 0.0, time.perf_counter()
-    while not repeats or elapsed < min_seconds:
+    planned, elapsed, start = 0, 0.0, time.process_time()
+    for text in itertools.cycle(texts):
         plan = plan_requests("query", [text], caps, counter, window=window)
-        repeats += 1
-        elapsed = time.perf_counter() - start
-    assert plan is not None
-    assert plan.chunked
-    return elapsed / (repeats * size / MB)
+        assert plan is not None
+        assert plan.chunked
+        planned += len(text.encode("utf-8"))
+        elapsed = time.process_time() - start
+        if elapsed >= min_seconds:
+            break
+    return elapsed / (planned / MB)
+
+
+def pieces(full: str, size: int) -> list[str]:
+    """``full`` cut into consecutive texts of ``size`` UTF-8 bytes (about), each a different
+    part of it: planning them in turn, no size finds its input in a warm cache."""
+    chars = min(len(full), round(size * len(full) / len(full.encode("utf-8"))))
+    return [full[start : start + chars] for start in range(0, len(full) - chars + 1, chars)]
 
 
 def run(sizes: tuple[int, ...], windows: list[int], rounds: int, seconds: float) -> dict[str, Any]:
@@ -67,15 +78,14 @@ def run(sizes: tuple[int, ...], windows: list[int], rounds: int, seconds: float)
     texts = {"ascii": ascii_text(max(sizes), rng), "cjk": cjk_text(max(sizes), rng)}
     cases: dict[str, Any] = {}
     for script, full in texts.items():
-        per_char = len(full.encode("utf-8")) / len(full)
+        inputs = {size: pieces(full, size) for size in sizes}
         for window in windows:
-            inputs = {size: full[: int(size / per_char)] for size in sizes}
-            for text in inputs.values():  # warm up: memory mapped, caches filled
-                seconds_per_mb(text, window, 0)
+            for parts in inputs.values():  # warm up: memory mapped for every size
+                seconds_per_mb(parts[:1], window, 0)
             samples: dict[int, list[float]] = {size: [] for size in sizes}
             for _ in range(rounds):
-                for size, text in inputs.items():
-                    samples[size].append(seconds_per_mb(text, window, seconds))
+                for size, parts in inputs.items():
+                    samples[size].append(seconds_per_mb(parts, window, seconds))
             best = {size: min(values) for size, values in samples.items()}
             base = best[sizes[0]]
             cases[f"{script}/window {window}"] = {
@@ -91,11 +101,11 @@ def label(size: int) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     sizes = report["sizes"]
-    head = " | ".join(f"{label(size)}: ms/MB (ratio)" for size in sizes)
+    head = " | ".join(f"{label(size)}: CPU ms/MB (ratio)" for size in sizes)
     lines = [f"| chunking | {head} |", "|---" + "|---:" * len(sizes) + "|"]
     for case, row in report["cases"].items():
         cells = " | ".join(
-            f"{row[str(size)]['ms_per_mb']:.0f} ({row[str(size)]['ratio']:.2f}x)" for size in sizes
+            f"{row[str(size)]['ms_per_mb']:.1f} ({row[str(size)]['ratio']:.2f}x)" for size in sizes
         )
         lines.append(f"| {case} | {cells} |")
     lines.append(f"\nBest of {report['rounds']} rounds; ratio: ms/MB ÷ that at {label(sizes[0])}.")
