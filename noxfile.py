@@ -81,12 +81,13 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the loopback benchmarks (arguments go to benchmarks/run.py), then batching's and
-    the per-provider own-work one."""
+    """Run the loopback benchmarks (arguments go to benchmarks/run.py), then batching's, the
+    per-provider own-work one and chunking's time per MB."""
     install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/batching.py", "--markdown")
     session.run("python", "benchmarks/providers.py")
+    session.run("python", "benchmarks/chunking.py")
 
 
 @nox.session(python=PYTHON)

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rerankit._cache import ResponseCache, cache_key, lookup, store
+from rerankit._cache import ResponseCache, acache_key, lookup, store
 from rerankit._cost import PricesSpec, PriceTable, resolve_prices
 from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers, call_tags
 from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
-from rerankit._input import check_positive_int, check_query, check_timeout, prepare_documents
+from rerankit._input import aprepare_documents, check_positive_int, check_query, check_timeout
 from rerankit._lifetimes import PerLoop, running_loop
 from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
-from rerankit._plan import collect_batches, finalize_results, plan_requests
+from rerankit._plan import acollect_batches, afinalize_results, aplan_requests
 from rerankit._prepare import (
     check_extra_body,
     check_instruction,
@@ -313,7 +313,7 @@ class AsyncClient:
         target = self._targets.get(model, provider)
         provider_name, model_name, cls = target.provider, target.model, target.cls
         query = check_query(query)
-        docs, texts, fields = prepare_documents(documents, rank_fields)
+        docs, texts, fields = await aprepare_documents(documents, rank_fields)
         if top_n is not None:
             top_n = check_positive_int("top_n", top_n)
         if not docs:
@@ -365,7 +365,7 @@ class AsyncClient:
                 type(self._counter(kwargs)).__name__,
                 settings.capabilities if settings else None,
             )
-            key = cache_key(
+            key = await acache_key(
                 provider_name,
                 model_name,
                 request,
@@ -376,7 +376,7 @@ class AsyncClient:
             )
             cached = await lookup(self._cache, key)
             if cached is not None:
-                cached.results = finalize_results(
+                cached.results = await afinalize_results(
                     cached.results,
                     docs,
                     top_n=top_n,
@@ -402,7 +402,7 @@ class AsyncClient:
         if caps.has_limits or window is not None:
             if request.max_chunks_per_doc is not None:  # the provider chunks on its side
                 caps = msgspec.structs.replace(caps, max_tokens_per_doc=None)
-            plan = plan_requests(
+            plan = await aplan_requests(
                 query,
                 texts,
                 caps,
@@ -438,7 +438,7 @@ class AsyncClient:
                 monitor=watch,
             )
             expect_all = plan.chunked or top_n is None
-            results = collect_batches(
+            results = await acollect_batches(
                 plan,
                 [answer.results for answer in answers],
                 provider=provider_name,
@@ -452,7 +452,7 @@ class AsyncClient:
                     "batches": len(answers),
                     "request_ids": [answer.id for answer in answers],
                 }
-        response.results = finalize_results(
+        response.results = await afinalize_results(
             results,
             docs,
             top_n=top_n,

@@ -5,6 +5,9 @@ packs documents (or chunks) into batches that respect every declared limit. ``co
 maps each batch's answer back to the caller's documents, a document scoring as its best chunk.
 ``finalize_results`` validates, sorts (descending score, ties by ascending index), cuts to
 ``top_n`` and back-fills the caller's documents, once, for every provider.
+
+Their ``a``-prefixed twins (``aplan_requests``, ``acollect_batches``, ``afinalize_results``)
+run them inline for small inputs and on a worker thread for large ones (``_offload``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from operator import attrgetter
 import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
-from rerankit._tokens import TokenCounter
+from rerankit._offload import in_thread, run_sized
+from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankResult
 from rerankit.providers._base import ModelCapabilities
 
-__all__ = ["Plan", "collect_batches", "finalize_results", "plan_requests", "sort_key"]
+__all__ = [
+    "Plan",
+    "acollect_batches",
+    "afinalize_results",
+    "aplan_requests",
+    "collect_batches",
+    "finalize_results",
+    "plan_requests",
+    "sort_key",
+]
 
 MAX_BYTES_PER_CHAR = 4
 """No tokenizer gives a character more tokens than its UTF-8 bytes, at most four: texts this
@@ -28,6 +41,18 @@ many times shorter than a limit are inside it without counting (ASCII texts: as 
 
 MIN_WINDOW = 8
 """The fewest tokens a chunk may hold; a query that leaves less room is a configuration error."""
+
+ESTIMATOR_INLINE_CHARS = 32_768
+"""Characters (query and texts) planned inline with the ``TokenEstimator``: at most ~8 ms
+(chunking CJK into windows of ``MIN_WINDOW`` tokens, the slowest case, costs ~0.23 µs a
+character); more is planned on a worker thread."""
+
+COUNTER_INLINE_CHARS = 2_048
+"""The same with any other ``TokenCounter``: a real tokenizer costs ~0.5-5 µs a character
+(``tokenizers``, ASCII counting to CJK chunking)."""
+
+RESULTS_INLINE = 8_192
+"""Results collected or finalized inline: ~1 µs each at most; more go to a worker thread."""
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -79,6 +104,36 @@ def plan_requests(
             "requests or chunking; pass fewer or shorter documents"
         )
     return Plan(texts=texts, owners=owners, batches=batches)
+
+
+async def aplan_requests(
+    query: str,
+    texts: list[str],
+    caps: ModelCapabilities,
+    counter: TokenCounter,
+    *,
+    window: int | None = None,
+    max_chunks_per_doc: int | None = None,
+    model: str = "",
+) -> Plan | None:
+    """``plan_requests``, on a worker thread when counting or chunking the texts can take
+    more than a few milliseconds (the common one-request case is decided inline)."""
+    if _surely_one_request(query, texts, caps, window):
+        return None
+    work = len(query) + sum(map(len, texts))
+    limit = ESTIMATOR_INLINE_CHARS if type(counter) is TokenEstimator else COUNTER_INLINE_CHARS
+    return await run_sized(
+        work,
+        limit,
+        plan_requests,
+        query,
+        texts,
+        caps,
+        counter,
+        window=window,
+        max_chunks_per_doc=max_chunks_per_doc,
+        model=model,
+    )
 
 
 def _window(
@@ -262,6 +317,19 @@ def collect_batches(
     return merged if owners is None else list(best.values())
 
 
+async def acollect_batches(
+    plan: Plan,
+    answers: Sequence[Sequence[RerankResult]],
+    *,
+    provider: str,
+    model: str,
+) -> list[RerankResult]:
+    """``collect_batches``, on a worker thread for more than ``RESULTS_INLINE`` items."""
+    if len(plan.texts) <= RESULTS_INLINE:
+        return collect_batches(plan, answers, provider=provider, model=model)
+    return await in_thread(collect_batches, plan, answers, provider=provider, model=model)
+
+
 def sort_key(result: RerankResult) -> tuple[float, int]:
     """Descending score, then ascending index."""
     return (-result.relevance_score, result.index)
@@ -305,6 +373,42 @@ def finalize_results(
         for result in ranked:
             result.document = None
     return ranked
+
+
+async def afinalize_results(
+    results: Sequence[RerankResult],
+    documents: Sequence[Document],
+    *,
+    top_n: int | None,
+    return_documents: bool,
+    provider: str,
+    model: str,
+    expect_all: bool = False,
+    texts_only: bool = False,
+) -> list[RerankResult]:
+    """``finalize_results``, on a worker thread for more than ``RESULTS_INLINE`` results."""
+    if len(results) <= RESULTS_INLINE:
+        return finalize_results(
+            results,
+            documents,
+            top_n=top_n,
+            return_documents=return_documents,
+            provider=provider,
+            model=model,
+            expect_all=expect_all,
+            texts_only=texts_only,
+        )
+    return await in_thread(
+        finalize_results,
+        results,
+        documents,
+        top_n=top_n,
+        return_documents=return_documents,
+        provider=provider,
+        model=model,
+        expect_all=expect_all,
+        texts_only=texts_only,
+    )
 
 
 _index = attrgetter("index")

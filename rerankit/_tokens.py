@@ -50,12 +50,20 @@ class TokenEstimator:
         if ascii_text:
             return spans
         assert isinstance(data, bytes)
-        chars = {0: 0}
-        for start, end in spans:  # byte offsets to character offsets
-            for offset in (start, end):
-                if offset not in chars:
-                    chars[offset] = len(data[:offset].decode("utf-8"))
+        chars = _char_offsets(data, {offset for span in spans for offset in span})
         return [(chars[start], chars[end]) for start, end in spans]
+
+
+def _char_offsets(data: bytes, offsets: set[int]) -> dict[int, int]:
+    """The character offset of each byte offset in ``offsets`` (each at a character boundary
+    of the UTF-8 ``data``), decoding every byte once: linear in ``len(data)``."""
+    chars: dict[int, int] = {}
+    previous = position = 0
+    for offset in sorted(offsets):
+        position += len(data[previous:offset].decode("utf-8"))
+        chars[offset] = position
+        previous = offset
+    return chars
 
 
 def _byte_windows(data: str | bytes, budget: int, back: int) -> list[tuple[int, int]]:

@@ -85,6 +85,21 @@ def test_batching_benchmark_runs_and_reports_every_case() -> None:
         assert all(positive(row["peak_bytes_per_document"]) for row in data["memory"])
 
 
+def test_chunking_benchmark_reports_time_per_mb_at_every_size() -> None:
+    report = run_benchmark("chunking.py", "--quick", "--json")
+    sizes = report["sizes"]
+    assert len(sizes) == 3
+    assert sizes == sorted(sizes)
+    assert set(report["cases"]) == {
+        f"{script}/window {window}" for script in ("ascii", "cjk") for window in (8, 512)
+    }
+    for case, row in report["cases"].items():
+        assert row[str(sizes[0])]["ratio"] == 1.0, case
+        for size in sizes:
+            assert positive(row[str(size)]["ms_per_mb"]), (case, size)
+            assert positive(row[str(size)]["ratio"]), (case, size)
+
+
 @pytest.mark.slow
 def test_load_benchmark_runs_and_leaves_nothing_behind() -> None:
     report = run_benchmark("load.py", "--calls", "600", "--json")

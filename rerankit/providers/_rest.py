@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import msgspec
 
 from rerankit._errors import ResponseValidationError
+from rerankit._offload import in_thread
 from rerankit._types import RerankRequest, RerankResponse, RerankResult, Usage
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
 
@@ -32,6 +33,10 @@ __all__ = [
     "join_route",
     "usage_from",
 ]
+
+ANSWER_INLINE_BYTES = 1 << 20
+"""Answers parsed inline: ~3.6 ns a byte (100,000 results, ~5 MB, take ~18 ms), so ~4 ms at
+most; larger answers are parsed on a worker thread."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -277,7 +282,9 @@ class RestProvider(Provider):
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         answer = await ctx.post(self.url(request, ctx), self.body(request, ctx), self.headers(ctx))
-        return self.parse(answer, request, ctx)
+        if len(answer.body) <= ANSWER_INLINE_BYTES:
+            return self.parse(answer, request, ctx)
+        return await in_thread(self.parse, answer, request, ctx)
 
     def parse(
         self, answer: HTTPResponse, request: RerankRequest, ctx: ProviderContext

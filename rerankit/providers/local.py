@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rerankit._errors import ConfigurationError
+from rerankit._offload import run_sized
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
 from rerankit.providers._bm25 import bm25_scores
@@ -23,8 +24,9 @@ _CROSS_ENCODER = ModelCapabilities(
     score_kind="probability", parameters=frozenset({"max_tokens_per_doc"})
 )
 _BI_ENCODER = ModelCapabilities(score_kind="unknown", parameters=frozenset({"max_tokens_per_doc"}))
-_THREAD_THRESHOLD = 200_000
-"""Characters of input above which scoring moves to a worker thread, off the event loop."""
+BM25_INLINE_WORK = 32_768
+"""BM25 work scored inline, in characters' worth (see ``_bm25_work``): ~0.23 µs each at most
+(CJK), so ~8 ms; more is scored on a worker thread, off the event loop."""
 
 
 class LocalProvider(Provider):
@@ -111,18 +113,20 @@ async def _bm25(request: RerankRequest) -> RerankResponse:
     b = _number(request.options.get("b", 0.75), "b")
     if not 0 <= b <= 1:
         raise ConfigurationError(f"local/bm25 option b must be between 0 and 1, got {b}")
-    size = len(request.query) + sum(map(len, request.documents))
-    if size > _THREAD_THRESHOLD:
-        import anyio.to_thread
+    work = _bm25_work(request.query, request.documents)
+    results = await run_sized(work, BM25_INLINE_WORK, _bm25_results, request, k1, b)
+    return RerankResponse(results=results)
 
-        scores = await anyio.to_thread.run_sync(
-            lambda: bm25_scores(request.query, request.documents, k1=k1, b=b)
-        )
-    else:
-        scores = bm25_scores(request.query, request.documents, k1=k1, b=b)
-    return RerankResponse(
-        results=[RerankResult(index=i, relevance_score=s) for i, s in enumerate(scores)]
-    )
+
+def _bm25_work(query: str, documents: list[str]) -> int:
+    """BM25's cost in characters' worth: each document character, ~10 per document, and one
+    per dozen query characters per document (each query term is looked up in each document)."""
+    return sum(map(len, documents)) + len(documents) * (10 + len(query) // 12)
+
+
+def _bm25_results(request: RerankRequest, k1: float, b: float) -> list[RerankResult]:
+    scores = bm25_scores(request.query, request.documents, k1=k1, b=b)
+    return [RerankResult(index=i, relevance_score=s) for i, s in enumerate(scores)]
 
 
 def _number(value: object, name: str) -> float:

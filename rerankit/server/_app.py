@@ -11,6 +11,7 @@ from aiohttp import web
 
 from rerankit._client import AsyncClient
 from rerankit._errors import ConfigurationError, RerankitError
+from rerankit._offload import in_thread, run_sized
 from rerankit._types import RerankResponse
 from rerankit.server._auth import KeyRing
 from rerankit.server._config import ServerConfig
@@ -19,6 +20,7 @@ from rerankit.server._logs import mask_log_secrets
 from rerankit.server._ratelimit import RateLimiter
 from rerankit.server._routes import Route, build_routes, provider_settings
 from rerankit.server._wire import (
+    DECODE_INLINE_BYTES,
     RequestError,
     RerankCall,
     decode_v1,
@@ -113,6 +115,7 @@ class _Service:
             max_connections=server.max_connections,
         )
         self.client = app[CLIENT_KEY] = client
+        await in_thread(int)  # load the worker threads' machinery now, not on a large request
         try:
             yield
         finally:
@@ -133,7 +136,7 @@ class _Service:
         try:
             self._admit(request)
             body = await self._read(request)
-            call = decode(body)
+            call = await run_sized(len(body), DECODE_INLINE_BYTES, decode, body)
             route = self._route(call.model)
             if len(body) > route.max_body_bytes:
                 raise _too_large(route.max_body_bytes, route.name)
