@@ -150,6 +150,10 @@ class PerProcess(Generic[T]):
                     self._pid = os.getpid()
         return self._value  # type: ignore[return-value]
 
+    def peek(self) -> T | None:
+        """This process's value if it made one, else ``None`` (never makes one)."""
+        return self._value if self._pid == os.getpid() else None
+
 
 # --------------------------------------------------------------------------- loops
 
@@ -174,7 +178,7 @@ class _Record:
 
 _records: dict[asyncio.AbstractEventLoop, _Record] = {}
 _instances: weakref.WeakSet[PerLoop[Any]] = weakref.WeakSet()
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a PerProcess factory may get another PerProcess value
 
 
 def _watch(loop: asyncio.AbstractEventLoop) -> _Record:
@@ -279,7 +283,7 @@ def _never_free(obj: object) -> None:
 
 def _after_fork_in_child() -> None:
     global _lock
-    _lock = threading.Lock()
+    _lock = threading.RLock()
     if _records:
         leave_behind(list(_records.values()))
         for record in _records.values():

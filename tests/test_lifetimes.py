@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -365,3 +366,44 @@ def test_under_trio_a_clear_error_and_the_sync_api_in_a_thread_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1\n"
+
+
+# --- process state of the sync facade and the local models ----------------------------------
+
+
+def test_a_forked_child_loads_a_model_a_parent_thread_is_still_loading() -> None:
+    from rerankit.providers import _onnx
+
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load() -> str:
+        loading.set()
+        release.wait(10)
+        return "parent's"
+
+    parent = threading.Thread(target=_onnx.cached, args=("fork-model", slow_load))
+    parent.start()
+    try:
+        assert loading.wait(10)
+        # The parent's thread holds the model's loading lock: the child must not wait on it.
+        assert in_fork(lambda: _onnx.cached("fork-model", lambda: "child's") == "child's") == 0
+    finally:
+        release.set()
+        parent.join(10)
+    assert _onnx.cached_or_none("fork-model") == "parent's"
+    _onnx.clear_cache()
+
+
+def test_a_forked_child_gets_its_own_default_sync_client_and_portal() -> None:
+    from rerankit._sync import _client as sync_client
+    from rerankit._sync import _portal
+
+    parent_client, parent_portal = sync_client.default_client(), _portal.get_portal()
+
+    def child() -> bool:
+        client, portal = sync_client.default_client(), _portal.get_portal()
+        fresh = client is not parent_client and portal is not parent_portal
+        return fresh and sync_client.default_client() is client and portal.running
+
+    assert in_fork(child) == 0
+    assert sync_client.default_client() is parent_client

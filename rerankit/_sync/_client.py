@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError
 from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec
+from rerankit._lifetimes import PerProcess
 from rerankit._many import ProgressCallback, RerankJob
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
@@ -223,28 +223,13 @@ class Client:
         )
 
 
-_default_lock = threading.Lock()
-_default: Client | None = None
+_default: PerProcess[Client] = PerProcess(Client)
 
 
 def default_client() -> Client:
-    """The process-wide client behind the module-level ``rerank``."""
-    global _default
-    client = _default
-    if client is None:
-        with _default_lock:
-            if _default is None:
-                _default = Client()
-            client = _default
-    return client
-
-
-def _reset_after_fork() -> None:
-    global _default_lock
-    _default_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    """The process-wide client behind the module-level ``rerank`` (a forked child makes its
+    own)."""
+    return _default.get()
 
 
 def rerank(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
 import selectors
 import signal
 import sys
@@ -27,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from rerankit._errors import RerankitError
-from rerankit._lifetimes import leave_behind
+from rerankit._lifetimes import PerProcess
 
 if TYPE_CHECKING:
     from rerankit._client import AsyncClient
@@ -205,7 +204,8 @@ class Portal:
         self._thread.join(_SHUTDOWN_TIMEOUT)
 
     async def _wind_down(self) -> None:
-        clients = list(_clients)
+        state = _STATE.peek()
+        clients = [] if state is None else list(state.clients)
         await asyncio.gather(
             *(_close_quietly(client) for client in clients), *self._closing, return_exceptions=True
         )
@@ -230,22 +230,34 @@ async def _close_quietly(client: AsyncClient) -> None:
         await client.aclose()
 
 
-_lock = threading.Lock()
-_portal: Portal | None = None
-_clients: weakref.WeakSet[AsyncClient] = weakref.WeakSet()
-"""Every sync client's ``AsyncClient``, closed at interpreter exit."""
+class _ProcessState:
+    """This process's portal, started on first use, and every sync client's ``AsyncClient``
+    (closed at interpreter exit). A forked child makes its own: the parent's portal thread does
+    not exist there, and freeing the parent's clients would act on its sockets (the epoll
+    instance is shared; an unclosed connector closes its transports when collected), so
+    ``PerProcess`` leaves them behind."""
+
+    __slots__ = ("clients", "lock", "portal")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.portal: Portal | None = None
+        self.clients: weakref.WeakSet[AsyncClient] = weakref.WeakSet()
+
+
+_STATE: PerProcess[_ProcessState] = PerProcess(_ProcessState)
 
 
 def get_portal() -> Portal:
     """The process's portal, started on first use (and again in a forked child)."""
-    global _portal
-    portal = _portal
+    state = _STATE.get()
+    portal = state.portal
     if portal is not None:
         return portal
-    with _lock:
-        if _portal is None:
-            _portal = Portal()
-        return _portal
+    with state.lock:
+        if state.portal is None:
+            state.portal = Portal()
+        return state.portal
 
 
 def call(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -255,35 +267,28 @@ def call(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) ->
 
 def adopt(owner: object, client: AsyncClient) -> None:
     """Close ``client``'s pool at interpreter exit, or soon after ``owner`` is collected."""
-    _clients.add(client)
+    _STATE.get().clients.add(client)
     weakref.finalize(owner, _close_soon, client).atexit = False
 
 
+def _running_portal() -> Portal | None:
+    """This process's portal if it was started (never starts one)."""
+    state = _STATE.peek()
+    return None if state is None else state.portal
+
+
 def _close_soon(client: AsyncClient) -> None:
-    portal = _portal
+    portal = _running_portal()
     if portal is not None and portal.running:
         portal.close_soon(client)
     # else no loop of this process ever opened a connection for it (what a forked child
-    # inherited is in ``_left_behind``), or exit has closed it already
-
-
-def _after_fork_in_child() -> None:
-    """Forget the parent's portal (its thread does not exist here) and the clients bound to
-    its loop; freeing them would act on the parent's sockets (the epoll instance is shared;
-    an unclosed connector closes its transports when collected), so they are left behind."""
-    global _portal, _lock
-    _lock = threading.Lock()
-    if _portal is None:
-        return
-    leave_behind((_portal, list(_clients)))
-    _portal = None
+    # inherited is left behind), or exit has closed it already
 
 
 def _at_exit() -> None:
-    portal = _portal
+    portal = _running_portal()
     if portal is not None:
         portal.shutdown()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)

@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 
 from rerankit._errors import ConfigurationError
-from rerankit._lifetimes import PerLoop
+from rerankit._lifetimes import PerLoop, PerProcess
 from rerankit.providers._onnx_config import MAX_THREADS_BY_DEFAULT, missing_extra
 
 try:
@@ -66,38 +66,53 @@ def default_threads() -> int:
 
 # --------------------------------------------------------------------------- process cache
 
-_cache_lock = threading.Lock()
-_cache: dict[Hashable, object] = {}
-_loading: dict[Hashable, threading.Lock] = {}
+
+class _Loaded:
+    """The models loaded in this process, and a lock per model being loaded."""
+
+    __slots__ = ("loading", "lock", "models")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.models: dict[Hashable, object] = {}
+        self.loading: dict[Hashable, threading.Lock] = {}
+
+
+_LOADED: PerProcess[_Loaded] = PerProcess(_Loaded)
+"""Per process: a forked child loads its own models (ONNX Runtime sessions and their thread
+pools do not survive a fork) and never waits on a lock held by a thread of its parent."""
 
 
 def cached(key: Hashable, load: Callable[[], T]) -> T:
     """The object loaded for ``key`` in this process, loading it once (other callers wait)."""
-    with _cache_lock:
-        if key in _cache:
-            return cast(T, _cache[key])
-        key_lock = _loading.setdefault(key, threading.Lock())
+    loaded = _LOADED.get()
+    with loaded.lock:
+        if key in loaded.models:
+            return cast(T, loaded.models[key])
+        key_lock = loaded.loading.setdefault(key, threading.Lock())
     with key_lock:
-        with _cache_lock:
-            if key in _cache:
-                return cast(T, _cache[key])
+        with loaded.lock:
+            if key in loaded.models:
+                return cast(T, loaded.models[key])
         value = load()
-        with _cache_lock:
-            _cache[key] = value
-            _loading.pop(key, None)
+        with loaded.lock:
+            loaded.models[key] = value
+            loaded.loading.pop(key, None)
     return value
 
 
 def cached_or_none(key: Hashable) -> object | None:
     """The object loaded for ``key``, or ``None`` when it is not loaded (never blocks on I/O)."""
-    with _cache_lock:
-        return _cache.get(key)
+    loaded = _LOADED.get()
+    with loaded.lock:
+        return loaded.models.get(key)
 
 
 def clear_cache() -> None:
     """Forget every loaded model (calls already holding one keep it)."""
-    with _cache_lock:
-        _cache.clear()
+    loaded = _LOADED.get()
+    with loaded.lock:
+        loaded.models.clear()
 
 
 # --------------------------------------------------------------------------- threads
