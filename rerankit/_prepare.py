@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
 from rerankit._errors import ConfigurationError, RerankitWarning
 from rerankit._sendable import (
@@ -14,13 +16,14 @@ from rerankit._sendable import (
     check_secret,
     check_text,
 )
-from rerankit._settings import ProviderSettings, first_env_named
+from rerankit._settings import ProviderSettings
 from rerankit._tokens import TokenCounter
 from rerankit._types import RerankRequest
 from rerankit.providers._base import Provider
 
 __all__ = [
     "CALL_OPTIONS",
+    "Found",
     "LITELLM_IGNORED",
     "api_base",
     "api_key",
@@ -28,7 +31,10 @@ __all__ = [
     "check_instruction",
     "check_tokenizer",
     "client_side_chunking",
+    "find_api_base",
+    "find_api_key",
     "merged_headers",
+    "missing_key_for_base",
     "missing_message",
     "split_options",
 ]
@@ -109,6 +115,32 @@ def split_options(
     return options
 
 
+class Found(NamedTuple):
+    """A setting's value (``None``: not set) and where it came from: ``source`` is
+    ``"argument"``, ``"settings"``, ``"environment"``, ``"default"`` or ``""`` (not found);
+    ``where`` names it (``"api_key"``, ``"providers['cohere'].api_key"``, an environment
+    variable's name)."""
+
+    value: str | None
+    source: str
+    where: str
+
+
+def find_api_key(
+    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+) -> Found:
+    """The call's ``api_key``, else the client's, else the environment's; checked."""
+    if kwargs.get("api_key"):
+        found = Found(kwargs["api_key"], "argument", "api_key")
+    elif settings is not None and settings.api_key:
+        found = Found(settings.api_key, "settings", f"providers[{name!r}].api_key")
+    else:
+        found = _from_env(cls.api_key_env)
+    if found.value:
+        check_secret(found.value, _described(found, f"api_key for {name}"))
+    return found
+
+
 def api_key(
     kwargs: Mapping[str, Any],
     settings: ProviderSettings | None,
@@ -117,16 +149,31 @@ def api_key(
     context: Context = "python",
 ) -> str | None:
     """The call's ``api_key``, else the client's, else the environment's; checked."""
-    key, where = kwargs.get("api_key"), "api_key"
-    if not key and settings is not None and settings.api_key:
-        key, where = settings.api_key, f"providers[{name!r}].api_key"
-    if not key:
-        key, where = first_env_named(cls.api_key_env)
-    if key:
-        check_secret(key, f"api_key for {name}" if where == "api_key" else where)
+    key = find_api_key(kwargs, settings, cls, name).value
     if not key and cls.api_key_required:
         raise ConfigurationError(missing_message(name, "api_key", cls.api_key_env, context))
     return key or None
+
+
+def find_api_base(
+    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+) -> Found:
+    """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
+    provider's default; a base given by the caller must be an http(s) URL."""
+    if kwargs.get("api_base"):
+        found = Found(kwargs["api_base"], "argument", "api_base")
+    elif kwargs.get("base_url"):
+        found = Found(kwargs["base_url"], "argument", "base_url")
+    elif settings is not None and settings.api_base:
+        found = Found(settings.api_base, "settings", f"providers[{name!r}].api_base")
+    else:
+        found = _from_env(cls.api_base_env)
+    if found.value:
+        base = check_base_url(found.value, _described(found), cls.api_base_default_scheme)
+        return found._replace(value=base.rstrip("/"))
+    if cls.default_api_base:
+        return Found(cls.default_api_base.rstrip("/"), "default", "")
+    return Found(None, "", "")
 
 
 def api_base(
@@ -138,20 +185,26 @@ def api_base(
 ) -> str | None:
     """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
     provider's default; a base given by the caller must be an http(s) URL."""
-    base, where = kwargs.get("api_base"), "api_base"
-    if not base:
-        base, where = kwargs.get("base_url"), "base_url"
-    if not base and settings is not None and settings.api_base:
-        base, where = settings.api_base, f"providers[{name!r}].api_base"
-    if not base:
-        base, where = first_env_named(cls.api_base_env)
-    if base:
-        base = check_base_url(base, where, cls.api_base_default_scheme)
-    else:
-        base = cls.default_api_base
+    base = find_api_base(kwargs, settings, cls, name).value
     if not base and cls.api_base_required:
         raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
-    return base.rstrip("/") if base else None
+    return base
+
+
+def _described(found: Found, argument: str | None = None) -> str:
+    """Where ``found`` came from, for a message."""
+    if found.source == "environment":
+        return f"the environment variable {found.where}"
+    return argument if argument and found.source == "argument" else found.where
+
+
+def _from_env(names: tuple[str, ...]) -> Found:
+    environ = os.environ
+    for variable in names:
+        value = environ.get(variable)
+        if value:
+            return Found(value, "environment", variable)
+    return Found(None, "", "")
 
 
 def missing_message(
@@ -182,6 +235,16 @@ def missing_message(
             "(provider keys never go in the config file)"
         )
     return f"no {what} for provider {name!r}: set {variables} in the environment"
+
+
+def missing_key_for_base(
+    name: str, cls: type[Provider], api_base: str | None, context: Context = "python"
+) -> str:
+    """The message for provider ``name`` lacking a key that calls to ``api_base`` need (see
+    ``Provider.needs_api_key``); in Python, it also names the host that needs one."""
+    message = missing_message(name, "api_key", cls.api_key_env, context)
+    host = urlsplit(api_base).hostname if api_base and context == "python" else None
+    return f"{message} (calls to {host} need one)" if host else message
 
 
 def merged_headers(
