@@ -14,9 +14,9 @@ import msgspec
 
 from rerankit._cost import PriceEntry
 from rerankit._errors import ConfigurationError
+from rerankit._input import check_timeout
 from rerankit._prepare import (
     Context,
-    Found,
     find_api_base,
     find_api_key,
     missing_key_for_base,
@@ -31,7 +31,14 @@ from rerankit._targets import Target, Targets
 from rerankit._types import ScoreKind
 from rerankit.providers._base import ModelCapabilities
 
-__all__ = ["CredentialSource", "ModelCheck", "check_model", "check_target", "provider_argument"]
+__all__ = [
+    "CredentialSource",
+    "ModelCheck",
+    "call_retries",
+    "check_model",
+    "check_target",
+    "provider_argument",
+]
 
 CredentialSource = Literal["argument", "settings", "environment", "option", "chain", "none"]
 """Where a call's credentials come from: the call's ``api_key``, the client's settings for the
@@ -72,6 +79,10 @@ class ModelCheck(msgspec.Struct, frozen=True, kw_only=True):
     capabilities: ModelCapabilities
     """The model's limits and parameters, with the client's overrides."""
     score_kind: ScoreKind
+    timeout: float | None
+    """Seconds one attempt may take (``None``: no limit)."""
+    max_retries: int
+    """Retries after the first attempt, for retryable failures."""
     price: PriceEntry | None = None
     """The model's price entry, when the price table has one."""
 
@@ -82,9 +93,14 @@ def check_model(
     settings: Mapping[str, ProviderSettings] | None = None,
     context: Context = "python",
 ) -> ModelCheck:
-    """``check_target`` for ``model`` as a client with ``settings`` (and default prices) would
+    """``check_target`` for ``model`` as a client with ``settings`` (and otherwise defaults) would
     call it with ``options``; a missing setting's message says how to set it in ``context``."""
-    targets = Targets(settings or {}, timeout=None, policy=RetryPolicy(), prices=None, hooked=False)
+    from rerankit._client import DEFAULT_TIMEOUT
+
+    policy = RetryPolicy()
+    targets = Targets(
+        settings or {}, timeout=DEFAULT_TIMEOUT, policy=policy, prices=None, hooked=False
+    )
     return check_target(targets.get(model, None), options or {}, drop=False, context=context)
 
 
@@ -93,18 +109,23 @@ def check_target(
 ) -> ModelCheck:
     """What a call to ``target`` with ``kwargs`` (call settings and provider options) would
     use, or the ``ConfigurationError`` it would raise: an unknown option, a malformed key or
-    base URL, a missing key or base URL (naming its environment variables)."""
+    base URL, a missing key or base URL (naming its environment variables), a bad timeout or
+    retry count."""
     cls, name, settings = target.cls, target.provider, target.settings
     options = split_options(dict(kwargs), cls, name, settings, drop)
-    key = find_api_key(kwargs, settings, cls, name)
-    if not key.value and cls.api_key_required:
+    key, key_source, key_where = find_api_key(kwargs, settings, cls, name)
+    if not key and cls.api_key_required:
         raise ConfigurationError(missing_message(name, "api_key", cls.api_key_env, context))
-    base = find_api_base(kwargs, settings, cls, name)
-    if not base.value and cls.api_base_required:
+    base, base_source, _ = find_api_base(kwargs, settings, cls, name)
+    if not base and cls.api_base_required:
         raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
-    if not key.value and cls.needs_api_key(base.value):
-        raise ConfigurationError(missing_key_for_base(name, cls, base.value, context))
-    source, credential = _credential(key, options, cls.credential_chain)
+    if not key and cls.needs_api_key(base):
+        raise ConfigurationError(missing_key_for_base(name, cls, base, context))
+    credential: tuple[CredentialSource, str | None]
+    if key:
+        credential = cast(CredentialSource, key_source), key_where
+    else:
+        credential = _keyless(options, cls.credential_chain)
     capabilities = target.impl.capabilities(target.model)
     if settings is not None and settings.capabilities:
         capabilities = msgspec.structs.replace(capabilities, **settings.capabilities)
@@ -113,15 +134,27 @@ def check_target(
         model=target.model,
         provider_class=f"{cls.__module__}.{cls.__qualname__}",
         distribution=", ".join(provider_info(name).distributions),
-        api_base=None if base.value is None else mask_url(base.value),
-        api_base_source=_base_source(base),
-        credential_source=source,
-        credential=credential,
+        api_base=None if base is None else mask_url(base),
+        api_base_source=base_source or "none",
+        credential_source=credential[0],
+        credential=credential[1],
         options=redact_options(options),
         capabilities=capabilities,
         score_kind=capabilities.score_kind,
+        timeout=check_timeout(kwargs["timeout"]) if "timeout" in kwargs else target.timeout,
+        max_retries=call_retries(kwargs, target.retries),
         price=target.price,
     )
+
+
+def call_retries(kwargs: Mapping[str, Any], default: int) -> int:
+    """A call's ``max_retries``, else ``default``."""
+    if "max_retries" not in kwargs:
+        return default
+    value = kwargs["max_retries"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
+    return value
 
 
 def provider_argument(provider: str | None, custom_llm_provider: str | None) -> str | None:
@@ -136,22 +169,12 @@ def provider_argument(provider: str | None, custom_llm_provider: str | None) -> 
     return custom_llm_provider
 
 
-def _credential(
-    key: Found, options: Mapping[str, Any], chain: str | None
-) -> tuple[CredentialSource, str | None]:
-    """Where the credentials come from: the key's source, else a secret-looking option,
-    else the provider's credential chain."""
-    if key.value:
-        return cast(CredentialSource, key.source), key.where
+def _keyless(options: Mapping[str, Any], chain: str | None) -> tuple[CredentialSource, str | None]:
+    """Where credentials come from without a key: a secret-looking option, else the
+    provider's credential chain, else nowhere."""
     option = next((n for n, value in options.items() if value and is_secret_name(n)), None)
     if option is not None:
         return "option", option
     if chain is not None:
         return "chain", chain
     return "none", None
-
-
-def _base_source(base: Found) -> BaseSource:
-    if base.value is None:
-        return "none"
-    return cast(BaseSource, base.source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from rerankit._errors import ConfigurationError, RerankitWarning
@@ -24,6 +24,7 @@ from rerankit.providers._base import Provider
 __all__ = [
     "CALL_OPTIONS",
     "Found",
+    "Source",
     "LITELLM_IGNORED",
     "api_base",
     "api_key",
@@ -115,30 +116,31 @@ def split_options(
     return options
 
 
-class Found(NamedTuple):
-    """A setting's value (``None``: not set) and where it came from: ``source`` is
-    ``"argument"``, ``"settings"``, ``"environment"``, ``"default"`` or ``""`` (not found);
-    ``where`` names it (``"api_key"``, ``"providers['cohere'].api_key"``, an environment
-    variable's name)."""
+Source = Literal["argument", "settings", "environment", "default", ""]
+"""Where a setting came from: the call, the client's settings, the environment, the
+provider's default, or nowhere."""
 
-    value: str | None
-    source: str
-    where: str
+Found = tuple[str | None, Source, str]
+"""A setting's value (``None``: not set), its ``Source``, and what names it there:
+``"api_key"``, ``"providers['cohere'].api_key"``, an environment variable's name."""
+
+_NOT_FOUND: Found = (None, "", "")
 
 
 def find_api_key(
     kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
 ) -> Found:
     """The call's ``api_key``, else the client's, else the environment's; checked."""
-    if kwargs.get("api_key"):
-        found = Found(kwargs["api_key"], "argument", "api_key")
-    elif settings is not None and settings.api_key:
-        found = Found(settings.api_key, "settings", f"providers[{name!r}].api_key")
-    else:
-        found = _from_env(cls.api_key_env)
-    if found.value:
-        check_secret(found.value, _described(found, f"api_key for {name}"))
-    return found
+    key = kwargs.get("api_key")
+    if key:
+        return check_secret(key, f"api_key for {name}"), "argument", "api_key"
+    if settings is not None and settings.api_key:
+        where = f"providers[{name!r}].api_key"
+        return check_secret(settings.api_key, where), "settings", where
+    key, variable = _from_env(cls.api_key_env)
+    if key:
+        return check_secret(key, f"the environment variable {variable}"), "environment", variable
+    return _NOT_FOUND
 
 
 def api_key(
@@ -149,7 +151,7 @@ def api_key(
     context: Context = "python",
 ) -> str | None:
     """The call's ``api_key``, else the client's, else the environment's; checked."""
-    key = find_api_key(kwargs, settings, cls, name).value
+    key = find_api_key(kwargs, settings, cls, name)[0]
     if not key and cls.api_key_required:
         raise ConfigurationError(missing_message(name, "api_key", cls.api_key_env, context))
     return key or None
@@ -160,20 +162,21 @@ def find_api_base(
 ) -> Found:
     """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
     provider's default; a base given by the caller must be an http(s) URL."""
-    if kwargs.get("api_base"):
-        found = Found(kwargs["api_base"], "argument", "api_base")
-    elif kwargs.get("base_url"):
-        found = Found(kwargs["base_url"], "argument", "base_url")
-    elif settings is not None and settings.api_base:
-        found = Found(settings.api_base, "settings", f"providers[{name!r}].api_base")
-    else:
-        found = _from_env(cls.api_base_env)
-    if found.value:
-        base = check_base_url(found.value, _described(found), cls.api_base_default_scheme)
-        return found._replace(value=base.rstrip("/"))
+    scheme = cls.api_base_default_scheme
+    for argument in ("api_base", "base_url"):
+        base = kwargs.get(argument)
+        if base:
+            return check_base_url(base, argument, scheme).rstrip("/"), "argument", argument
+    if settings is not None and settings.api_base:
+        where = f"providers[{name!r}].api_base"
+        return check_base_url(settings.api_base, where, scheme).rstrip("/"), "settings", where
+    base, variable = _from_env(cls.api_base_env)
+    if base:
+        where = f"the environment variable {variable}"
+        return check_base_url(base, where, scheme).rstrip("/"), "environment", variable
     if cls.default_api_base:
-        return Found(cls.default_api_base.rstrip("/"), "default", "")
-    return Found(None, "", "")
+        return cls.default_api_base.rstrip("/"), "default", ""
+    return _NOT_FOUND
 
 
 def api_base(
@@ -185,26 +188,20 @@ def api_base(
 ) -> str | None:
     """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
     provider's default; a base given by the caller must be an http(s) URL."""
-    base = find_api_base(kwargs, settings, cls, name).value
+    base = find_api_base(kwargs, settings, cls, name)[0]
     if not base and cls.api_base_required:
         raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
     return base
 
 
-def _described(found: Found, argument: str | None = None) -> str:
-    """Where ``found`` came from, for a message."""
-    if found.source == "environment":
-        return f"the environment variable {found.where}"
-    return argument if argument and found.source == "argument" else found.where
-
-
-def _from_env(names: tuple[str, ...]) -> Found:
+def _from_env(names: tuple[str, ...]) -> tuple[str | None, str]:
+    """The value of the first of ``names`` set (non-empty) in the environment, and its name."""
     environ = os.environ
     for variable in names:
         value = environ.get(variable)
         if value:
-            return Found(value, "environment", variable)
-    return Found(None, "", "")
+            return value, variable
+    return None, ""
 
 
 def missing_message(

@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 __all__ = [
     "MASK",
     "SecretLogFilter",
+    "fingerprint",
     "is_secret_name",
     "mask",
     "mask_query_secrets",
@@ -75,6 +76,16 @@ def _redacted(name: str, value: Any) -> Any:
     if is_secret_name(name):
         return mask(value)
     return redact_options(value) if isinstance(value, Mapping) else value
+
+
+def fingerprint(secret: str | None) -> str | None:
+    """A stable, irreversible name for a secret, to tell keys apart without keeping them (rate
+    limits are kept per API key)."""
+    if secret is None:
+        return None
+    import hashlib
+
+    return hashlib.blake2b(secret.encode(), digest_size=8).hexdigest()
 
 
 def redact_text(text: str, secret: str | None) -> str:

@@ -87,9 +87,11 @@ async def test_check_names_the_key_the_call_then_sends(
 async def test_check_reports_limits_score_kind_price_and_masked_options(
     cohere: FakeServer,
 ) -> None:
-    settings = {"api_key": KEY, "capabilities": {"max_documents": 7}}
-    async with AsyncClient(providers={"cohere": settings}) as client:
+    settings = {"api_key": KEY, "capabilities": {"max_documents": 7}, "max_retries": 4}
+    async with AsyncClient(providers={"cohere": settings}, timeout=5) as client:
         check = client.check(COHERE, api_base=cohere.url, api_version="v1")
+        assert client.check(COHERE, timeout=2, max_retries=0).timeout == 2
+    assert (check.timeout, check.max_retries) == (5, 4)
     assert check.capabilities.max_documents == 7
     assert check.capabilities.max_tokens_per_doc == 4096
     assert check.score_kind == "probability"
@@ -143,6 +145,8 @@ def _check_error(client: AsyncClient, model: str, **kwargs: Any) -> Exception:
         (COHERE, {"api_key": "sk-1\n"}, ConfigurationError),
         (NIM, {}, ConfigurationError),  # NVIDIA's hosted API needs a key
         ("hosted_vllm/m", {}, ConfigurationError),  # no base URL
+        (COHERE, {"api_key": KEY, "timeout": "slow"}, ConfigurationError),
+        (COHERE, {"api_key": KEY, "max_retries": -1}, ConfigurationError),
     ],
 )
 async def test_check_raises_what_the_call_raises(
@@ -203,6 +207,7 @@ def test_cli_check_human_and_json(
     assert "https://api.cohere.com (default)" in out
     assert "api_version='v1'" in out
     assert "max_documents=" in out
+    assert "60 s per attempt, 2 retries" in out
     assert main(["check", COHERE, "--json", "-o", f"api_key={KEY}"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["credential_source"] == "argument"

@@ -14,6 +14,7 @@ from rerankit._cache import cache_key
 from rerankit._redact import (
     MASK,
     SecretLogFilter,
+    fingerprint,
     is_secret_name,
     mask_query_secrets,
     mask_url,
@@ -120,6 +121,14 @@ def test_log_records() -> None:
     access = logging.LogRecord("s", 20, "", 0, '"GET %s"', ("/r?api_key=sk-1",), None)
     assert log_filter.filter(access) is True
     assert access.getMessage() == '"GET /r?api_key=***"'
+
+
+def test_keys_are_told_apart_by_a_one_way_fingerprint() -> None:
+    first = fingerprint("sk-first-0123456789")
+    assert first == fingerprint("sk-first-0123456789") != fingerprint("sk-second-0123456789")
+    assert first is not None
+    assert "first" not in first
+    assert fingerprint(None) is None
 
 
 def test_cache_keys_take_credential_objects_by_type() -> None:

@@ -87,6 +87,7 @@ def describe(checked: ModelCheck) -> str:
         ("options", _pairs(checked.options) or "-"),
         ("score kind", checked.score_kind),
         ("limits", _limits(checked) or "none declared"),
+        ("timeout", _timeout(checked)),
         ("price", _price(checked)),
     ]
     width = max(len(label) for label, _ in lines)
@@ -101,6 +102,11 @@ def _limits(checked: ModelCheck) -> str:
     caps = msgspec.structs.asdict(checked.capabilities)
     limits = {name: value for name, value in caps.items() if name.startswith("max_") and value}
     return _pairs(limits)
+
+
+def _timeout(checked: ModelCheck) -> str:
+    limit = "none" if checked.timeout is None else f"{checked.timeout:g} s"
+    return f"{limit} per attempt, {checked.max_retries} retries"
 
 
 def _price(checked: ModelCheck) -> str:
