@@ -121,6 +121,8 @@ def check_target(
         raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
     if not key and cls.needs_api_key(base):
         raise ConfigurationError(missing_key_for_base(name, cls, base, context))
+    if key and cls.api_key_refused:
+        raise ConfigurationError(cls.api_key_refused)
     credential: tuple[CredentialSource, str | None]
     if key:
         credential = cast(CredentialSource, key_source), key_where

@@ -145,6 +145,7 @@ def _check_error(client: AsyncClient, model: str, **kwargs: Any) -> Exception:
         (COHERE, {"api_key": "sk-1\n"}, ConfigurationError),
         (NIM, {}, ConfigurationError),  # NVIDIA's hosted API needs a key
         ("hosted_vllm/m", {}, ConfigurationError),  # no base URL
+        ("bedrock/cohere.rerank-v3-5:0", {"api_key": KEY}, ConfigurationError),  # AWS only
         (COHERE, {"api_key": KEY, "timeout": "slow"}, ConfigurationError),
         (COHERE, {"api_key": KEY, "max_retries": -1}, ConfigurationError),
     ],

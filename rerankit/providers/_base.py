@@ -89,6 +89,8 @@ class Provider:
     * ``default_api_base``: the base URL used when none is configured (``None``: required).
     * ``credential_chain``: where credentials come from when no key is given, for providers
       that read a cloud SDK's chain (``"the AWS credential chain"``); shown by ``check``.
+    * ``api_key_refused``: for a provider that cannot use an API key, the error message when
+      a call gives one (``None``: it takes one).
     * ``options``: provider-specific keyword arguments of ``rerank()`` this provider accepts;
       they arrive in ``request.options``; ``per_document_options`` names those that hold one
       value per document.
@@ -101,6 +103,7 @@ class Provider:
     default_api_base: ClassVar[str | None] = None
     api_base_required: ClassVar[bool] = False
     credential_chain: ClassVar[str | None] = None
+    api_key_refused: ClassVar[str | None] = None
     api_base_default_scheme: ClassVar[str | None] = None
     """The scheme assumed for a base URL given without one (``None``: a base must name it)."""
     options: ClassVar[frozenset[str]] = frozenset()

@@ -64,6 +64,11 @@ class BedrockProvider(Provider):
     api_base_env: ClassVar[tuple[str, ...]] = ("BEDROCK_API_BASE", "AWS_BEDROCK_RUNTIME_ENDPOINT")
     api_base_default_scheme: ClassVar[str | None] = "https"
     credential_chain: ClassVar[str | None] = "the AWS credential chain"
+    api_key_refused: ClassVar[str | None] = (
+        "bedrock signs requests with AWS credentials, not an API key: pass "
+        "aws_access_key_id= and aws_secret_access_key=, or configure the AWS "
+        "credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)"
+    )
     options = frozenset(
         {
             "region",
@@ -87,11 +92,7 @@ class BedrockProvider(Provider):
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         if ctx.api_key:
-            raise ConfigurationError(
-                "bedrock signs requests with AWS credentials, not an API key: pass "
-                "aws_access_key_id= and aws_secret_access_key=, or configure the AWS "
-                "credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)"
-            )
+            raise ConfigurationError(self.api_key_refused)
         region = _region(request)
         url = endpoint(ctx.api_base, region)
         body = self.body(request, region)
