@@ -493,9 +493,10 @@ class AsyncClient:
         Takes the model string and the keyword arguments of ``rerank`` that decide where a
         call goes (``provider``, ``api_key``, ``api_base``, provider options...). Returns a
         ``ModelCheck``: provider, model, base URL, where the credentials come from, limits,
-        score kind and price, secrets masked. Raises what the call would raise for the same
-        model and arguments: ``UnknownProviderError``, or ``ConfigurationError`` for an
-        unknown option, a bad base URL or a missing key (naming its environment variables).
+        score kind, timeout, retries and price, secrets masked. Raises what the call would
+        raise for the same model and arguments: ``UnknownProviderError``, or
+        ``ConfigurationError`` for an unknown option, a bad base URL, timeout or retry count,
+        or a missing key (naming its environment variables).
         """
         target = self._targets.get(model, provider_argument(provider, custom_llm_provider))
         drop = self._drop_params if drop_params is None else bool(drop_params)

@@ -200,9 +200,10 @@ class Client:
         Takes the model string and the keyword arguments of ``rerank`` that decide where a
         call goes (``provider``, ``api_key``, ``api_base``, provider options...). Returns a
         ``ModelCheck``: provider, model, base URL, where the credentials come from, limits,
-        score kind and price, secrets masked. Raises what the call would raise for the same
-        model and arguments: ``UnknownProviderError``, or ``ConfigurationError`` for an
-        unknown option, a bad base URL or a missing key (naming its environment variables).
+        score kind, timeout, retries and price, secrets masked. Raises what the call would
+        raise for the same model and arguments: ``UnknownProviderError``, or
+        ``ConfigurationError`` for an unknown option, a bad base URL, timeout or retry count,
+        or a missing key (naming its environment variables).
         """
         return self._async.check(
             model,
