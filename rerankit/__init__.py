@@ -6,6 +6,7 @@ response = await rerankit.arerank(model="cohere/rerank-v3.5", query="...", docum
 """
 
 from rerankit._cache import CacheStats, MemoryCache, ResponseCache, SQLiteCache
+from rerankit._check import ModelCheck
 from rerankit._client import AsyncClient, arerank, arerank_many
 from rerankit._cost import PriceTable
 from rerankit._errors import (
@@ -55,6 +56,7 @@ __all__ = [
     "HFTokenizer",
     "InternalServerError",
     "MemoryCache",
+    "ModelCheck",
     "NotFoundError",
     "PermissionDeniedError",
     "PriceTable",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from rerankit._cache import ResponseCache, acache_key, lookup, store
+from rerankit._check import ModelCheck, check_target, provider_argument
 from rerankit._cost import PricesSpec, PriceTable, resolve_prices
 from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers, call_tags
@@ -477,6 +478,29 @@ class AsyncClient:
     def cache(self) -> ResponseCache | None:
         """The response cache this client uses (``None``: no caching); see its ``stats``."""
         return self._cache
+
+    def check(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        custom_llm_provider: str | None = None,
+        drop_params: bool | None = None,
+        **kwargs: Any,
+    ) -> ModelCheck:
+        """Resolve ``model`` as ``rerank`` would, without calling the provider.
+
+        Takes the model string and the keyword arguments of ``rerank`` that decide where a
+        call goes (``provider``, ``api_key``, ``api_base``, provider options...). Returns a
+        ``ModelCheck``: provider, model, base URL, where the credentials come from, limits,
+        score kind, timeout, retries and price, secrets masked. Raises what the call would
+        raise for the same model and arguments: ``UnknownProviderError``, or
+        ``ConfigurationError`` for an unknown option, a bad base URL, timeout or retry count,
+        or a missing key (naming its environment variables).
+        """
+        target = self._targets.get(model, provider_argument(provider, custom_llm_provider))
+        drop = self._drop_params if drop_params is None else bool(drop_params)
+        return check_target(target, kwargs, drop=drop)
 
     async def rerank_many(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -12,6 +11,7 @@ import msgspec
 
 from rerankit._errors import ConfigurationError
 from rerankit._ratelimit import RateLimiter
+from rerankit._redact import fingerprint
 from rerankit._settings import ProviderSettings
 from rerankit._tokens import TokenEstimator
 from rerankit._types import RerankRequest, RerankResponse, Usage
@@ -192,7 +192,7 @@ class Watchers:
             tpm = tpm if settings.tokens_per_minute is None else settings.tokens_per_minute
         if not rpm and not tpm:
             return None
-        key = (ctx.provider, _fingerprint(ctx.api_key))
+        key = (ctx.provider, fingerprint(ctx.api_key))
         limiter = self._limiters.get(key)
         if limiter is None:
             limiter = self._limiters[key] = RateLimiter(rpm or None, tpm or None)
@@ -215,13 +215,6 @@ def call_tags(metadata: object, user: object) -> dict[str, Any] | None:
     if user is not None and not isinstance(user, str):
         raise ConfigurationError(f"user must be a str, got {type(user).__name__}")
     return {"metadata": None if metadata is None else dict(metadata), "user": user}
-
-
-def _fingerprint(secret: str | None) -> str | None:
-    """A stable, irreversible name for an API key (rate limits are kept per key)."""
-    if secret is None:
-        return None
-    return hashlib.blake2b(secret.encode(), digest_size=8).hexdigest()
 
 
 def _check_hooks(hooks: object) -> tuple[EventHook, ...]:

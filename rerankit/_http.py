@@ -22,7 +22,7 @@ from rerankit._errors import (
     status_error_class,
 )
 from rerankit._lifetimes import PerLoop
-from rerankit._redact import redact_all, secrets
+from rerankit._redact import mask_url, redact_all, secrets, shown_url
 from rerankit._retry import parse_retry_after
 from rerankit._version import __version__
 
@@ -296,20 +296,15 @@ def _transport_error(
     the request's headers (``ClientResponseError.request_info``), so only its redacted text is
     kept. A URL aiohttp cannot use (or whose host name cannot be encoded) is a configuration
     error, not worth a retry."""
-    reason = redact_all(f"{type(exc).__name__}: {exc}", secrets(headers, secret))
+    reason = mask_url(redact_all(f"{type(exc).__name__}: {exc}", secrets(headers, secret)))
     if isinstance(exc, (aiohttp.InvalidURL, UnicodeError)):
         return ConfigurationError(
-            f"{provider} cannot send to {_shown_url(url)} (model {model!r}): {reason}; "
+            f"{provider} cannot send to {shown_url(url)} (model {model!r}): {reason}; "
             "check api_base and the provider options"
         )
     return APIConnectionError(
         f"could not reach {provider} (model {model!r}): {reason}", provider=provider, model=model
     )
-
-
-def _shown_url(url: str) -> str:
-    """``url`` for a message, without its query (which may hold a key)."""
-    return repr(url.partition("?")[0])
 
 
 def _status_error(

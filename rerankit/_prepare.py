@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from rerankit._errors import ConfigurationError, RerankitWarning
 from rerankit._sendable import (
@@ -14,13 +16,15 @@ from rerankit._sendable import (
     check_secret,
     check_text,
 )
-from rerankit._settings import ProviderSettings, first_env_named
+from rerankit._settings import ProviderSettings
 from rerankit._tokens import TokenCounter
 from rerankit._types import RerankRequest
 from rerankit.providers._base import Provider
 
 __all__ = [
     "CALL_OPTIONS",
+    "Found",
+    "Source",
     "LITELLM_IGNORED",
     "api_base",
     "api_key",
@@ -28,7 +32,10 @@ __all__ = [
     "check_instruction",
     "check_tokenizer",
     "client_side_chunking",
+    "find_api_base",
+    "find_api_key",
     "merged_headers",
+    "missing_key_for_base",
     "missing_message",
     "split_options",
 ]
@@ -109,6 +116,33 @@ def split_options(
     return options
 
 
+Source = Literal["argument", "settings", "environment", "default", ""]
+"""Where a setting came from: the call, the client's settings, the environment, the
+provider's default, or nowhere."""
+
+Found = tuple[str | None, Source, str]
+"""A setting's value (``None``: not set), its ``Source``, and what names it there:
+``"api_key"``, ``"providers['cohere'].api_key"``, an environment variable's name."""
+
+_NOT_FOUND: Found = (None, "", "")
+
+
+def find_api_key(
+    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+) -> Found:
+    """The call's ``api_key``, else the client's, else the environment's; checked."""
+    key = kwargs.get("api_key")
+    if key:
+        return check_secret(key, f"api_key for {name}"), "argument", "api_key"
+    if settings is not None and settings.api_key:
+        where = f"providers[{name!r}].api_key"
+        return check_secret(settings.api_key, where), "settings", where
+    key, variable = _from_env(cls.api_key_env)
+    if key:
+        return check_secret(key, f"the environment variable {variable}"), "environment", variable
+    return _NOT_FOUND
+
+
 def api_key(
     kwargs: Mapping[str, Any],
     settings: ProviderSettings | None,
@@ -117,16 +151,32 @@ def api_key(
     context: Context = "python",
 ) -> str | None:
     """The call's ``api_key``, else the client's, else the environment's; checked."""
-    key, where = kwargs.get("api_key"), "api_key"
-    if not key and settings is not None and settings.api_key:
-        key, where = settings.api_key, f"providers[{name!r}].api_key"
-    if not key:
-        key, where = first_env_named(cls.api_key_env)
-    if key:
-        check_secret(key, f"api_key for {name}" if where == "api_key" else where)
+    key = find_api_key(kwargs, settings, cls, name)[0]
     if not key and cls.api_key_required:
         raise ConfigurationError(missing_message(name, "api_key", cls.api_key_env, context))
     return key or None
+
+
+def find_api_base(
+    kwargs: Mapping[str, Any], settings: ProviderSettings | None, cls: type[Provider], name: str
+) -> Found:
+    """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
+    provider's default; a base given by the caller must be an http(s) URL."""
+    scheme = cls.api_base_default_scheme
+    for argument in ("api_base", "base_url"):
+        base = kwargs.get(argument)
+        if base:
+            return check_base_url(base, argument, scheme).rstrip("/"), "argument", argument
+    if settings is not None and settings.api_base:
+        where = f"providers[{name!r}].api_base"
+        return check_base_url(settings.api_base, where, scheme).rstrip("/"), "settings", where
+    base, variable = _from_env(cls.api_base_env)
+    if base:
+        where = f"the environment variable {variable}"
+        return check_base_url(base, where, scheme).rstrip("/"), "environment", variable
+    if cls.default_api_base:
+        return cls.default_api_base.rstrip("/"), "default", ""
+    return _NOT_FOUND
 
 
 def api_base(
@@ -138,20 +188,20 @@ def api_base(
 ) -> str | None:
     """The call's ``api_base`` (or ``base_url``), else the client's, the environment's or the
     provider's default; a base given by the caller must be an http(s) URL."""
-    base, where = kwargs.get("api_base"), "api_base"
-    if not base:
-        base, where = kwargs.get("base_url"), "base_url"
-    if not base and settings is not None and settings.api_base:
-        base, where = settings.api_base, f"providers[{name!r}].api_base"
-    if not base:
-        base, where = first_env_named(cls.api_base_env)
-    if base:
-        base = check_base_url(base, where, cls.api_base_default_scheme)
-    else:
-        base = cls.default_api_base
+    base = find_api_base(kwargs, settings, cls, name)[0]
     if not base and cls.api_base_required:
         raise ConfigurationError(missing_message(name, "api_base", cls.api_base_env, context))
-    return base.rstrip("/") if base else None
+    return base
+
+
+def _from_env(names: tuple[str, ...]) -> tuple[str | None, str]:
+    """The value of the first of ``names`` set (non-empty) in the environment, and its name."""
+    environ = os.environ
+    for variable in names:
+        value = environ.get(variable)
+        if value:
+            return value, variable
+    return None, ""
 
 
 def missing_message(
@@ -182,6 +232,16 @@ def missing_message(
             "(provider keys never go in the config file)"
         )
     return f"no {what} for provider {name!r}: set {variables} in the environment"
+
+
+def missing_key_for_base(
+    name: str, cls: type[Provider], api_base: str | None, context: Context = "python"
+) -> str:
+    """The message for provider ``name`` lacking a key that calls to ``api_base`` need (see
+    ``Provider.needs_api_key``); in Python, it also names the host that needs one."""
+    message = missing_message(name, "api_key", cls.api_key_env, context)
+    host = urlsplit(api_base).hostname if api_base and context == "python" else None
+    return f"{message} (calls to {host} need one)" if host else message
 
 
 def merged_headers(

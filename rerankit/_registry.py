@@ -13,6 +13,8 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from rerankit._errors import (
     ProviderConflictError,
     ProviderLoadError,
@@ -24,8 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "RUNTIME_DISTRIBUTION",
+    "ProviderInfo",
     "available_providers",
     "load_provider",
+    "provider_info",
     "register_provider",
     "unregister_provider",
 ]
@@ -33,6 +38,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "rerankit.providers"
 AUTOLOAD_ENV = "RERANKIT_DISABLE_PLUGIN_AUTOLOAD"
 _OWN_DISTRIBUTION = "rerankit"
+RUNTIME_DISTRIBUTION = "<registered at run time>"
 
 BUILTIN_PROVIDERS: dict[str, str] = {
     "azure_ai": "rerankit.providers.cohere:AzureAIProvider",
@@ -102,6 +108,29 @@ def _normalise(dist: str) -> str:
 def available_providers() -> list[str]:
     """Every provider name a model string can start with, sorted."""
     return sorted(set(_scan()) | set(_runtime))
+
+
+class ProviderInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a provider name comes from, without loading it.
+
+    ``distributions`` are the installed distributions declaring it (``("rerankit",)`` for a
+    built-in; more than one is a conflict), or ``("<registered at run time>",)`` after
+    ``register_provider``, which wins over them.
+    """
+
+    name: str
+    distributions: tuple[str, ...]
+    runtime: bool = False
+
+
+def provider_info(name: str) -> ProviderInfo:
+    """Where provider ``name`` comes from; ``UnknownProviderError`` for an unknown name."""
+    if name in _runtime:
+        return ProviderInfo(name=name, distributions=(RUNTIME_DISTRIBUTION,), runtime=True)
+    claims = _scan().get(name)
+    if not claims:
+        raise unknown_provider(name)
+    return ProviderInfo(name=name, distributions=tuple(sorted(claims)))
 
 
 def register_provider(name: str, provider: type[Provider]) -> None:

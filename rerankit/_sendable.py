@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._redact import shown_url
 
 __all__ = [
     "bad_header",
@@ -31,7 +32,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """Control characters an HTTP header value must not hold (a tab is allowed)."""
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """An HTTP token (RFC 9110), the form of a header name."""
-_USERINFO = re.compile(r"(?<=//)[^/@?#]*@")
 _json = msgspec.json.Encoder()
 _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
 
@@ -120,7 +120,7 @@ def check_base_url(base: object, where: str, default_scheme: str | None = None) 
     problem = _base_problem(base)
     if problem is not None:
         raise ConfigurationError(
-            f"{where} {problem}, got {_shown(base)} "
+            f"{where} {problem}, got {shown_url(base)} "
             "(for example 'https://api.example.com' or 'http://localhost:8080')"
         )
     return base
@@ -144,12 +144,6 @@ def _base_problem(base: str) -> str | None:
     except UnicodeError:
         return "has an invalid host name"
     return None
-
-
-def _shown(base: str) -> str:
-    """``base`` for a message, a user:password part and the query masked."""
-    head, query, _ = _USERINFO.sub("***@", base).partition("?")
-    return repr(head + ("?***" if query else ""))
 
 
 def json_problem(value: Any) -> str | None:

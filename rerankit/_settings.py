@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
-from rerankit._redact import masked_repr, redact_options
+from rerankit._redact import mask, masked_repr, redact_options
 from rerankit._sendable import check_headers, check_secret
 
-__all__ = ["ProviderSettings", "first_env", "first_env_named", "settings_map", "to_settings"]
+__all__ = ["ProviderSettings", "first_env", "settings_map", "to_settings"]
 
 
 class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,7 +72,7 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         """The fields worth showing, secrets masked (``repr`` and rich use this)."""
         return [
-            ("api_key", None if self.api_key is None else "***"),
+            ("api_key", mask(self.api_key)),
             ("api_base", self.api_base),
             ("timeout", self.timeout),
             ("max_retries", self.max_retries),
@@ -136,17 +136,6 @@ def settings_map(providers: object) -> dict[str, ProviderSettings]:
             f"got {type(providers).__name__}"
         )
     return {name: to_settings(name, value) for name, value in providers.items()}
-
-
-def first_env_named(names: tuple[str, ...]) -> tuple[str | None, str]:
-    """The first of ``names`` set (non-empty) in the environment: its value and where it came
-    from (``"the environment variable NAME"``), or ``(None, "")``."""
-    environ = os.environ
-    for name in names:
-        value = environ.get(name)
-        if value:
-            return value, f"the environment variable {name}"
-    return None, ""
 
 
 def first_env(names: tuple[str, ...]) -> str | None:

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rerankit._cache import ResponseCache
+from rerankit._check import ModelCheck
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError

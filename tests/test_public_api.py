@@ -59,6 +59,7 @@ def test_public_names_are_pinned() -> None:
         "PriceTable",
         "CacheStats",
         "MemoryCache",
+        "ModelCheck",
         "ResponseCache",
         "SQLiteCache",
         "available_providers",
@@ -70,7 +71,10 @@ def test_public_names_are_pinned() -> None:
         "ModelCapabilities",
         "Provider",
         "ProviderContext",
+        "ProviderInfo",
         "ProviderSettings",
+        "load_provider",
+        "provider_info",
     }
     for module in (rerankit, rerankit.providers, rerankit.testing):
         for name in module.__all__:

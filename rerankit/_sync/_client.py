@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rerankit._cache import ResponseCache
+from rerankit._check import ModelCheck
 from rerankit._client import DEFAULT_TIMEOUT, AsyncClient
 from rerankit._cost import PricesSpec, PriceTable
 from rerankit._errors import RerankitError
@@ -184,6 +185,33 @@ class Client:
     def cache(self) -> ResponseCache | None:
         """The response cache this client uses (``None``: no caching); see its ``stats``."""
         return self._async.cache
+
+    def check(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        custom_llm_provider: str | None = None,
+        drop_params: bool | None = None,
+        **kwargs: Any,
+    ) -> ModelCheck:
+        """Resolve ``model`` as ``rerank`` would, without calling the provider.
+
+        Takes the model string and the keyword arguments of ``rerank`` that decide where a
+        call goes (``provider``, ``api_key``, ``api_base``, provider options...). Returns a
+        ``ModelCheck``: provider, model, base URL, where the credentials come from, limits,
+        score kind, timeout, retries and price, secrets masked. Raises what the call would
+        raise for the same model and arguments: ``UnknownProviderError``, or
+        ``ConfigurationError`` for an unknown option, a bad base URL, timeout or retry count,
+        or a missing key (naming its environment variables).
+        """
+        return self._async.check(
+            model,
+            provider=provider,
+            custom_llm_provider=custom_llm_provider,
+            drop_params=drop_params,
+            **kwargs,
+        )
 
     def rerank_many(
         self,

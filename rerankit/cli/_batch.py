@@ -88,7 +88,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rerankit._preflight import check_model
+    from rerankit._check import check_model
 
     output = None if args.output == "-" else Path(args.output)
     source = None if args.input == "-" else Path(args.input)

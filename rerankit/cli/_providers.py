@@ -12,17 +12,11 @@ from typing import Any
 
 import msgspec
 
-from rerankit._errors import ProviderError
-from rerankit._registry import _runtime, _scan, available_providers, load_provider
+from rerankit import ProviderError, available_providers
 from rerankit.cli._common import EXIT_OK
+from rerankit.providers import load_provider, provider_info
 
 __all__ = ["ProviderStatus", "add_parser", "provider_status", "run"]
-
-_CREDENTIAL_CHAINS = {
-    "bedrock": "the AWS credential chain",
-    "vertex_ai": "Google application default credentials",
-}
-"""Built-ins whose credentials come from a cloud SDK's chain, which variables cannot tell."""
 
 
 class Variables(msgspec.Struct, kw_only=True):
@@ -88,7 +82,7 @@ def provider_status(name: str) -> ProviderStatus:
         ready = False
     if base is not None and base.required and base.set is None and not has_default:
         ready = False
-    chain = _CREDENTIAL_CHAINS.get(name) if distribution == "rerankit" else None
+    chain = cls.credential_chain
     if chain is not None:
         ready = None
     return ProviderStatus(
@@ -103,10 +97,7 @@ def provider_status(name: str) -> ProviderStatus:
 
 
 def _distribution(name: str) -> str:
-    if name in _runtime:
-        return "<registered at run time>"
-    claims = _scan().get(name, {})
-    return ", ".join(sorted(claims)) or "<unknown>"
+    return ", ".join(provider_info(name).distributions)
 
 
 def _variables(env: tuple[str, ...], required: bool) -> Variables | None:

@@ -61,7 +61,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rerankit._preflight import check_model
+    from rerankit._check import check_model
 
     check_model(args.model, context="cli")  # unknown provider or missing key, in CLI terms
     documents = read_documents(args.files, sys.stdin, jsonl=args.jsonl, field=args.text_field)

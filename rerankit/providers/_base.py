@@ -14,7 +14,7 @@ from rerankit._errors import (
     ResponseValidationError,
     UnsupportedParameterError,
 )
-from rerankit._redact import masked_repr
+from rerankit._redact import mask, masked_repr
 from rerankit._sendable import bad_header, json_problem
 from rerankit._types import RerankRequest, RerankResponse, ScoreKind
 
@@ -87,6 +87,10 @@ class Provider:
       and the client configuration give no key or base URL.
     * ``api_key_required``: whether a call without any key fails before it is sent.
     * ``default_api_base``: the base URL used when none is configured (``None``: required).
+    * ``credential_chain``: where credentials come from when no key is given, for providers
+      that read a cloud SDK's chain (``"the AWS credential chain"``); shown by ``check``.
+    * ``api_key_refused``: for a provider that cannot use an API key, the error message when
+      a call gives one (``None``: it takes one).
     * ``options``: provider-specific keyword arguments of ``rerank()`` this provider accepts;
       they arrive in ``request.options``; ``per_document_options`` names those that hold one
       value per document.
@@ -98,6 +102,8 @@ class Provider:
     api_base_env: ClassVar[tuple[str, ...]] = ()
     default_api_base: ClassVar[str | None] = None
     api_base_required: ClassVar[bool] = False
+    credential_chain: ClassVar[str | None] = None
+    api_key_refused: ClassVar[str | None] = None
     api_base_default_scheme: ClassVar[str | None] = None
     """The scheme assumed for a base URL given without one (``None``: a base must name it)."""
     options: ClassVar[frozenset[str]] = frozenset()
@@ -165,7 +171,7 @@ class ProviderContext(msgspec.Struct, kw_only=True):
         return [
             ("provider", self.provider),
             ("model", self.model),
-            ("api_key", None if self.api_key is None else "***"),
+            ("api_key", mask(self.api_key)),
             ("api_base", self.api_base),
             ("timeout", self.timeout),
         ]

@@ -12,6 +12,7 @@ import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
 from rerankit._install import install_hint
+from rerankit._redact import SecretLogFilter
 from rerankit._settings import first_env
 from rerankit._types import RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._auth import TokenCache
@@ -62,6 +63,12 @@ class BedrockProvider(Provider):
     install_extra: ClassVar[str] = "bedrock"
     api_base_env: ClassVar[tuple[str, ...]] = ("BEDROCK_API_BASE", "AWS_BEDROCK_RUNTIME_ENDPOINT")
     api_base_default_scheme: ClassVar[str | None] = "https"
+    credential_chain: ClassVar[str | None] = "the AWS credential chain"
+    api_key_refused: ClassVar[str | None] = (
+        "bedrock signs requests with AWS credentials, not an API key: pass "
+        "aws_access_key_id= and aws_secret_access_key=, or configure the AWS "
+        "credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)"
+    )
     options = frozenset(
         {
             "region",
@@ -85,11 +92,7 @@ class BedrockProvider(Provider):
 
     async def rerank(self, request: RerankRequest, ctx: ProviderContext) -> RerankResponse:
         if ctx.api_key:
-            raise ConfigurationError(
-                "bedrock signs requests with AWS credentials, not an API key: pass "
-                "aws_access_key_id= and aws_secret_access_key=, or configure the AWS "
-                "credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)"
-            )
+            raise ConfigurationError(self.api_key_refused)
         region = _region(request)
         url = endpoint(ctx.api_base, region)
         body = self.body(request, region)
@@ -218,14 +221,8 @@ def sources(request: RerankRequest) -> list[dict[str, Any]]:
     return out
 
 
-class _HideCanonicalRequest(logging.Filter):
-    """Drops botocore's debug record of a canonical request: it holds the session token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("CanonicalRequest")
-
-
-_HIDE_CANONICAL_REQUEST = _HideCanonicalRequest()
+_SECRET_LOG_FILTER = SecretLogFilter()
+"""Keeps botocore's signing records, which hold credentials, out of its log."""
 
 
 def sign(
@@ -235,7 +232,7 @@ def sign(
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    logging.getLogger("botocore.auth").addFilter(_HIDE_CANONICAL_REQUEST)  # added once
+    logging.getLogger("botocore.auth").addFilter(_SECRET_LOG_FILTER)  # added once
 
     aws_request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
     SigV4Auth(credentials, SERVICE, region).add_auth(aws_request)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from rerankit._errors import ConfigurationError
-from rerankit._prepare import missing_message
+from rerankit._prepare import missing_key_for_base
 from rerankit.providers._base import ModelCapabilities, ProviderContext
 from rerankit.providers._rest import RestProvider, RestVendor
 
@@ -112,8 +112,7 @@ class NvidiaNIMProvider(RestProvider):
     def url(self, request: RerankRequest, ctx: ProviderContext) -> str:
         base = _base(ctx.api_base)
         if not ctx.api_key and _is_hosted(base):
-            missing = missing_message(self.name, "api_key", self.api_key_env)
-            raise ConfigurationError(f"{missing} (NVIDIA's hosted API at {_host(base)} needs one)")
+            raise ConfigurationError(missing_key_for_base(self.name, type(self), base))
         if "/retrieval/" in base or base.endswith("/ranking"):
             return base
         base = base.removesuffix("/v1")

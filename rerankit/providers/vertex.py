@@ -84,6 +84,7 @@ class VertexAIProvider(Provider):
     example_model: ClassVar[str] = "vertex_ai/semantic-ranker-default@latest"
     install_extra: ClassVar[str] = "vertex"
     default_api_base: ClassVar[str | None] = "https://discoveryengine.googleapis.com"
+    credential_chain: ClassVar[str | None] = "Google application default credentials"
     options = frozenset(
         {
             "project",

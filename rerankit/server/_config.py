@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
-from rerankit._redact import is_secret_name, masked_repr
+from rerankit._redact import MASK, is_secret_name, masked_repr
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,7 +63,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         """Every field, the client keys masked (``repr`` and rich use this)."""
         return [
-            (name, ["***"] * len(self.api_keys) if name == "api_keys" else getattr(self, name))
+            (name, [MASK] * len(self.api_keys) if name == "api_keys" else getattr(self, name))
             for name in self.__struct_fields__
         ]
 

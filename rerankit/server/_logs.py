@@ -11,7 +11,7 @@ import logging
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from rerankit._redact import mask_query_secrets
+from rerankit._redact import SecretLogFilter, mask_query_secrets
 
 __all__ = ["AccessLogger", "mask_log_secrets"]
 
@@ -42,18 +42,7 @@ class AccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
-class _MaskQuerySecrets(logging.Filter):
-    """Rewrites a record whose message holds a secret-looking query parameter."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_query_secrets(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
-_FILTER = _MaskQuerySecrets()
+_FILTER = SecretLogFilter()
 
 
 def mask_log_secrets() -> None:

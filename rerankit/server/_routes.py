@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rerankit._check import check_model
 from rerankit._errors import ConfigurationError, RerankitError
 from rerankit._fallback import Fallback, parse_chain
-from rerankit._preflight import check_model
 from rerankit._settings import ProviderSettings, to_settings
 from rerankit.server._config import ServerConfig
 
