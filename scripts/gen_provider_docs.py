@@ -85,6 +85,9 @@ def _section(name: str, provider: Provider) -> str:
         published, checkout = install_commands(extra)
         install = f"`{published}` (in a checkout of the repository: `{checkout}`)"
         lines.append(f"- **Install:** {install}")
+    if cls.sources:
+        lines.append("- **Sources:**")
+        lines += [f"    - {source}" for source in cls.sources]
     model = example.partition("/")[2]
     caps = provider.capabilities(model)
     lines += [
