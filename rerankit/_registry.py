@@ -50,6 +50,7 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "jina_ai": "rerankit.providers.cohere_compatible:JinaAIProvider",
     "litellm_proxy": "rerankit.providers.cohere_compatible:LiteLLMProxyProvider",
     "llamacpp": "rerankit.providers.rerank_hosts:LlamaCppProvider",
+    "llm": "rerankit.providers.llm:LLMProvider",
     "local": "rerankit.providers.local:LocalProvider",
     "localai": "rerankit.providers.rerank_hosts:LocalAIProvider",
     "mixedbread": "rerankit.providers.cohere_like:MixedbreadProvider",

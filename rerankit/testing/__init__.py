@@ -6,6 +6,7 @@ vendor APIs below (each checks what the real API checks and answers in its wire 
 Requires nothing beyond rerankit's own dependencies (and pytest for ``ProviderContract``).
 """
 
+from rerankit.testing._chat import ChatFake
 from rerankit.testing._cloud import BedrockFake, VertexFake, WatsonxFake
 from rerankit.testing._cohere import CohereFake
 from rerankit.testing._cohere_compatible import (
@@ -56,6 +57,7 @@ __all__ = [
     "FAULT_KINDS",
     "BadRequest",
     "BedrockFake",
+    "ChatFake",
     "CloudflareFake",
     "CohereCompatibleFake",
     "CohereFake",
