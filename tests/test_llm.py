@@ -192,3 +192,10 @@ def test_listwise_prompt_cuts_long_passages() -> None:
     messages = listwise_messages("q", ["one two three four"], "be strict", 2)
     assert messages[3]["content"] == "[1] one two"
     assert messages[-1]["content"].startswith("be strict\nSearch Query: q.")
+
+
+async def test_listwise_single_document_needs_no_request(chat: Any) -> None:
+    server = chat()
+    response = await _rerank(server, "llm/listwise/gpt-test", DOCS[:1])
+    assert server.received == []
+    assert [(r.index, r.relevance_score) for r in response.results] == [(0, 1.0)]

@@ -230,6 +230,8 @@ class LLMProvider(Provider):
     ) -> list[RerankResult]:
         model = request.model.removeprefix(LISTWISE)
         order = list(range(len(request.documents)))
+        if len(order) == 1:  # nothing to rank against: no request
+            return [RerankResult(0, 1.0)]
         for start, end in windows(len(order), options["window"], options["step"]):
             passages = [request.documents[index] for index in order[start:end]]
             messages = listwise_messages(

@@ -65,6 +65,10 @@ class OpenRouterProvider(RestProvider):
     api_base_env: ClassVar[tuple[str, ...]] = ("OPENROUTER_API_BASE",)
     example_model = "openrouter/cohere/rerank-v3.5"
     sources: ClassVar[tuple[str, ...]] = (
+        "https://openrouter.ai/qwen/qwen3-reranker-0.6b/llms.txt: POST "
+        "https://openrouter.ai/api/v1/rerank, Bearer $OPENROUTER_API_KEY, fields model, query, "
+        "documents: string[]; reference at openrouter.ai/docs/api/api-reference/rerank/"
+        "submit-a-rerank-request",
         "https://openrouter.ai/docs/client-sdks/go/sdks/rerank/README: POST /rerank of the "
         "rerank router, body {model, query, documents, top_n}, model cohere/rerank-v3.5",
         "https://docs.rs/crate/openrouter-client/0.1.1/source/src/types/rerank.rs (mirrors the "
