@@ -197,6 +197,8 @@ async def test_cloudflare_url_body_and_unordered_answer(
     assert sent.json() == {"query": QUERY, "contexts": [{"text": d} for d in DOCS]}
     assert [r.index for r in response.results] == expected_order(QUERY, DOCS)
     assert response.usage.input_tokens is not None
+    assert response.score_kind == "logit"
+    assert response.cost == pytest.approx(response.usage.input_tokens * 0.0031 / 1e6)
 
 
 async def test_cloudflare_needs_an_account_and_non_empty_documents(served: Any) -> None:
@@ -244,3 +246,4 @@ async def test_llamacpp_sends_no_document_flag(served: Any) -> None:
         response = await client.rerank("llamacpp/bge", QUERY, DOCS)
     assert server.received[0].json() == {"model": "bge", "query": QUERY, "documents": DOCS}
     assert response.usage.input_tokens is not None
+    assert response.score_kind == "logit"

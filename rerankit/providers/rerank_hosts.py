@@ -159,16 +159,27 @@ class CloudflareProvider(RestProvider):
     no model field, dicts are rendered into ``text``, and an empty document is refused before
     sending (the schema requires non-empty text). The answer
     ``{result: {response: [{id, score}]}, success}`` is unordered; ``id`` indexes ``contexts``.
-    Usage: ``result.usage`` token counts when present. Score kind is ``unknown``.
+    Usage: ``result.usage`` token counts when present (the model schema lists none). Scores are
+    raw: the model page says a sigmoid maps them to [0, 1], so the score kind is ``logit``.
     """
 
     name = "cloudflare"
-    api_key_env: ClassVar[tuple[str, ...]] = ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY")
+    api_key_env: ClassVar[tuple[str, ...]] = (
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_AUTH_TOKEN",
+        "CLOUDFLARE_API_KEY",
+    )
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("CLOUDFLARE_API_BASE",)
     account_env: ClassVar[tuple[str, ...]] = ("CLOUDFLARE_ACCOUNT_ID",)
     example_model = "cloudflare/@cf/baai/bge-reranker-base"
     sources: ClassVar[tuple[str, ...]] = (
+        "https://developers.cloudflare.com/workers-ai/models/bge-reranker-base: POST "
+        "https://api.cloudflare.com/client/v4/accounts/{ACCOUNT_ID}/ai/run/@cf/baai/"
+        "bge-reranker-base with Bearer $CLOUDFLARE_API_TOKEN (another example: "
+        "$CLOUDFLARE_AUTH_TOKEN); input query (min 1), top_k (min 1), contexts [{text (min "
+        "1)}]; output response [{id, score}]; 'the score can be mapped to a float value in "
+        "[0,1] by sigmoid function'; $0.0031 per M input tokens",
         "@cloudflare/workers-types Ai_Cf_Baai_Bge_Reranker_Base_Input/_Output (rendered at "
         "docs.livestore.dev/api/sync-cf/.../ai_cf_baai_bge_reranker_base_input): input {query, "
         "contexts: [{text}], top_k ('number of returned results starting with the best score')}; "
@@ -185,6 +196,7 @@ class CloudflareProvider(RestProvider):
         documents_field="contexts",
         top_n_field="top_k",
         return_documents_field=None,
+        default=ModelCapabilities(score_kind="logit"),
     )
 
     def url(self, request: RerankRequest, ctx: ProviderContext) -> str:
@@ -230,7 +242,7 @@ class CloudflareProvider(RestProvider):
                 )
             results.append(RerankResult(item.id, item.score))
         usage = usage_from(Envelope(usage=result.usage)) if result.usage else Usage()
-        return RerankResponse(results=results, usage=usage)
+        return RerankResponse(results=results, usage=usage, score_kind="logit")
 
 
 # --- self-hosted ------------------------------------------------------------------------------
@@ -276,8 +288,8 @@ class LlamaCppProvider(RestProvider):
     field is optional for the server (it uses the loaded model); rerankit sends what the model
     string names. The body is ``{model, query, documents, top_n}`` (Jina format); the server
     has no document flag and echoes no documents. A key is sent only when set (``--api-key``).
-    The answer is ``{results: [{index, relevance_score}]}`` with OpenAI-style ``usage``. Score
-    kind is ``unknown``.
+    The answer is ``{results: [{index, relevance_score}]}`` with OpenAI-style ``usage``. Scores
+    are the raw rank-pooling output (e.g. 8.6 and -5.4), so the score kind is ``logit``.
     """
 
     name = "llamacpp"
@@ -291,8 +303,15 @@ class LlamaCppProvider(RestProvider):
         "/v1/rerank, /v1/reranking; body {model (optional), query, documents: string[], top_n}",
         "https://www.rubydoc.info/gems/pikuri-vectordb/Pikuri/VectorDb/Reranker/LlamaServer: "
         "POST <endpoint>/v1/rerank -> {results: [{index, relevance_score}]}",
+        "https://lemonade-server.ai/docs/api/llamacpp/: forwards to llama.cpp's /v1/rerank; "
+        "the answer {model, object: list, results: [{index, relevance_score: 8.6067..., "
+        "-5.3886...}]}: raw scores",
     )
-    vendor = RestVendor(route="/v1/rerank", return_documents_field=None)
+    vendor = RestVendor(
+        route="/v1/rerank",
+        return_documents_field=None,
+        default=ModelCapabilities(score_kind="logit"),
+    )
 
 
 class LocalAIProvider(RestProvider):
