@@ -126,11 +126,15 @@ class NovitaProvider(RestProvider):
         "https://api.novita.ai/openai/v1/rerank, Bearer, body {model, query, documents: "
         "string[], top_n}; answer {id, results: [{document: {text}, index, relevance_score}], "
         "usage: {completion_tokens, prompt_tokens, total_tokens}}",
+        "RAGFlow's Novita rerank driver (PR for issue #15012, gitea.youngkingdom.org mirror): "
+        "'baai/bge-reranker-v2-m3 is documented in Novita's model library with a 1024-token "
+        "limit'",
     )
     vendor = RestVendor(
         route="/openai/v1/rerank",
         default_base="https://api.novita.ai/openai/v1",
         return_documents_field=None,
+        models={"baai/bge-reranker-v2-m3": ModelCapabilities(max_pair_tokens=1_024)},
     )
 
 
