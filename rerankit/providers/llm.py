@@ -87,7 +87,8 @@ class _Tally:
 
     def add(self, chat: _Chat) -> None:
         self.requests += 1
-        self.truncated += sum(choice.finish_reason == "length" for choice in chat.choices[:1])
+        if chat.choices[0].finish_reason == "length":
+            self.truncated += 1
         usage = chat.usage or _ChatUsage()
         self.prompt = _plus(self.prompt, usage.prompt_tokens)
         self.completion = _plus(self.completion, usage.completion_tokens)
