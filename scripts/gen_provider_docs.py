@@ -85,6 +85,8 @@ def _section(name: str, provider: Provider) -> str:
         published, checkout = install_commands(extra)
         install = f"`{published}` (in a checkout of the repository: `{checkout}`)"
         lines.append(f"- **Install:** {install}")
+    if cls.sources:
+        lines.append(f"- **Sources:** [where this was read](#sources-{name})")
     model = example.partition("/")[2]
     caps = provider.capabilities(model)
     lines += [
@@ -127,7 +129,28 @@ def generate() -> str:
     parts.append("")
     for name, provider in providers.items():
         parts.append(_section(name, provider))
+    parts.append(_sources(providers))
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _sources(providers: dict[str, Provider]) -> str:
+    """The table of where each provider's wire format and limits were read."""
+    lines = [
+        "## Sources",
+        "",
+        "Where the wire formats, limits and score kinds above were read: a public page and what "
+        "it says. A fact with no source here comes from the provider's own API reference as "
+        "summarised in its section.",
+        "",
+        "| provider | source: what it says |",
+        "|---|---|",
+    ]
+    for name, provider in providers.items():
+        for number, source in enumerate(type(provider).sources):
+            cell = source.replace("|", "\\|").replace("<", "&lt;")
+            anchor = f'<a id="sources-{name}"></a>' if number == 0 else ""
+            lines.append(f"| {anchor}`{name}` | {cell} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:

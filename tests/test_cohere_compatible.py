@@ -814,3 +814,14 @@ def test_providers_are_registered_and_documented(cls: type[RestProvider]) -> Non
 def test_fake_parameters_are_checked() -> None:
     with pytest.raises(TypeError, match="unknown fake parameter"):
         CohereCompatibleFake(None, result_key="data")
+
+
+async def test_jina_reranker_v3_5_is_never_split_across_requests(serve: Any) -> None:
+    server = serve(JinaFake(KEY))
+    settings = {"api_key": KEY, "api_base": server.url, "capabilities": {"max_documents": 2}}
+    async with AsyncClient(providers={"jina_ai": settings}) as client:
+        with pytest.raises(ConfigurationError, match="listwise"):
+            await client.rerank("jina_ai/jina-reranker-v3.5", QUERY, DOCS)
+        response = await client.rerank("jina_ai/jina-reranker-v3.5", QUERY, DOCS[:2])
+    assert len(server.received) == 1
+    assert sorted(r.index for r in response.results) == [0, 1]

@@ -243,3 +243,15 @@ PASSAGES = {"query": {"text": "q"}, "passages": [{"text": "a"}]}
 )
 def test_fake_rejects_what_nim_rejects(path: str, body: Any, status: int) -> None:
     assert NvidiaNIMFake()(post(path, body)).status == status
+
+
+def test_llama_nemotron_rerankers_have_their_documented_windows() -> None:
+    provider = NvidiaNIMProvider()
+    for model in (
+        "nvidia/llama-nemotron-rerank-1b-v2",
+        "nvidia/llama-nemotron-rerank-500m-v2",
+        "ranking/nvidia/llama-nemotron-rerank-vl-1b-v2",
+    ):
+        caps = provider.capabilities(model)
+        assert (caps.max_pair_tokens, caps.score_kind) == (8_192, "logit")
+    assert provider.capabilities("nvidia/Nemotron-3.5-Rerank-8B-BF16").max_pair_tokens == 10_240

@@ -116,6 +116,9 @@ class Provider:
 
     example_model: ClassVar[str] = ""
     """A model string for docs and examples, e.g. ``"cohere/rerank-v3.5"``."""
+    sources: ClassVar[tuple[str, ...]] = ()
+    """Where the wire format and limits were read: a URL and what it says, one per entry
+    (listed in the generated provider docs)."""
 
     @classmethod
     def needs_api_key(cls, api_base: str | None) -> bool:

@@ -129,6 +129,7 @@ class UsageFields(msgspec.Struct):
     input_tokens: float | None = None
     total_tokens: float | None = None
     rerank_units: float | None = None
+    search_units: float | None = None
 
 
 class Envelope(msgspec.Struct):
@@ -188,7 +189,9 @@ def usage_from(envelope: Envelope) -> Usage:
         total_from_parts = tokens.input_tokens + tokens.output_tokens
     return Usage(
         search_units=_first(
-            billed.search_units if billed else None, usage.rerank_units if usage else None
+            billed.search_units if billed else None,
+            usage.rerank_units if usage else None,
+            usage.search_units if usage else None,
         ),
         input_tokens=_first(
             meta_tokens.input_tokens if meta_tokens else None,

@@ -83,6 +83,14 @@ class CohereProvider(Provider):
     options = frozenset({"api_version", "priority"})
 
     example_model = "cohere/rerank-v3.5"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://docs.cohere.com/docs/reranking-best-practices: 1 to 10,000 documents, query "
+        "up to 2,048 tokens; rerank-v4.0 (pro and fast) has a 32,768-token context and splits "
+        "longer documents into 32,764-token chunks, scoring a document by its best chunk",
+        "https://docs.pinecone.io/models/cohere-rerank-4-fast: one unit is a query with up to "
+        "100 documents, and documents longer than about 500 tokens are split into chunks that "
+        "each count toward the 100 (rerankit reports Cohere's own billed_units.search_units)",
+    )
 
     def capabilities(self, model: str) -> ModelCapabilities:
         return _MODELS.get(model, _DEFAULT)

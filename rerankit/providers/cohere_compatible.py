@@ -121,8 +121,10 @@ class JinaAIProvider(RestProvider):
 
     A base ending in ``/rerank`` is used as it is, one ending in ``/v1`` gets ``/rerank``, any
     other gets ``/v1/rerank`` (path prefixes are kept). Jina returns documents by default, so
-    ``return_documents: false`` is always sent. ``jina-reranker-v3`` is listwise: its scores
-    compare only within one request. Usage: ``total_tokens``. Score kind is ``unknown``.
+    ``return_documents: false`` is always sent. ``jina-reranker-v3`` and ``jina-reranker-v3.5``
+    are listwise (the query and every document in one context window): their scores compare
+    only within one request, so a call that would need several requests or chunking is refused.
+    Usage: ``total_tokens``. Score kind is ``unknown``.
     """
 
     name = "jina_ai"
@@ -130,6 +132,12 @@ class JinaAIProvider(RestProvider):
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("JINA_AI_API_BASE",)
     example_model: ClassVar[str] = "jina_ai/jina-reranker-v2-base-multilingual"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://jina.ai/models/jina-reranker-v3: listwise reranker, 131K input tokens, query "
+        "and all candidate documents in one context window",
+        "https://huggingface.co/jinaai/jina-reranker-v3.5: listwise, a drop-in upgrade of v3 "
+        "with the same interface, up to 131K tokens of context",
+    )
     default_requests_per_minute = 500.0
     default_tokens_per_minute = 1_000_000.0
     vendor = RestVendor(
@@ -137,6 +145,7 @@ class JinaAIProvider(RestProvider):
         default_base="https://api.jina.ai",
         default=_JINA,
         models={
+            "jina-reranker-v3.5": ModelCapabilities(listwise=True),
             "jina-reranker-v3": ModelCapabilities(listwise=True),
             "jina-reranker-m0": _JINA,
             "jina-reranker-v2-base-multilingual": _JINA,

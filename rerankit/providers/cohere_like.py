@@ -59,6 +59,13 @@ class VoyageProvider(RestProvider):
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("VOYAGE_API_BASE",)
     example_model = "voyage/rerank-2.5"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://docs.voyageai.com/docs/reranker: rerank-2.5 and rerank-2.5-lite, 32,000-token "
+        "context, instruction-following",
+        "https://www.mongodb.com/company/blog/product-release-announcements/rerank-2-5-and-"
+        "rerank-2-5-lite-instruction-following-rerankers: instructions steer the scores, given "
+        "alongside the query (no separate request field is documented)",
+    )
     vendor = RestVendor(
         route="/v1/rerank",
         default_base="https://api.voyageai.com",
@@ -208,7 +215,8 @@ class ZeroEntropyProvider(RestProvider):
     through. Usage: ``total_tokens``; ``total_bytes`` (what rate limits count) and
     ``actual_latency_mode`` (``"slow"`` when the request was throttled) are kept in
     ``provider_meta``. A request may carry at most 5,000,000 bytes, counted as 150 plus the
-    UTF-8 bytes of the query and of the document, for each document.
+    UTF-8 bytes of the query and of the document, for each document. zerank-2 follows
+    instructions written into the query text (there is no instruction field).
     """
 
     name = "zeroentropy"
@@ -216,6 +224,10 @@ class ZeroEntropyProvider(RestProvider):
     api_key_required = True
     api_base_env: ClassVar[tuple[str, ...]] = ("ZEROENTROPY_API_BASE",)
     example_model = "zeroentropy/zerank-2"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://www.zeroentropy.dev/articles/prompting-best-practices-for-instruction-"
+        "following-rerankers: zerank-2 follows instructions appended to the query text",
+    )
     default_requests_per_minute = 1_000.0
     vendor = RestVendor(
         route="/v1/models/rerank",

@@ -142,6 +142,11 @@ class DashScopeProvider(RestProvider):
     api_base_env: ClassVar[tuple[str, ...]] = ("DASHSCOPE_API_BASE_RERANK", "DASHSCOPE_API_BASE")
     options = frozenset({"protocol"})
     example_model: ClassVar[str] = "dashscope/qwen3-rerank"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://www.alibabacloud.com/help/en/model-studio/rerank: qwen3-rerank over the "
+        "OpenAI-compatible route {base}/compatible-api/v1/reranks with {model, query, "
+        "documents}",
+    )
     vendor = RestVendor(
         route=COMPATIBLE_ROUTE,
         default_base="https://dashscope.aliyuncs.com",

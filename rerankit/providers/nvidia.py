@@ -78,7 +78,17 @@ class NvidiaNIMProvider(RestProvider):
     name = "nvidia_nim"
     api_key_env: ClassVar[tuple[str, ...]] = ("NVIDIA_NIM_API_KEY", "NVIDIA_API_KEY")
     api_base_env: ClassVar[tuple[str, ...]] = ("NVIDIA_NIM_API_BASE",)
-    example_model = "nvidia_nim/nvidia/llama-3.2-nv-rerankqa-1b-v2"
+    example_model = "nvidia_nim/nvidia/llama-nemotron-rerank-1b-v2"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://docs.nvidia.com/nim/nemo-retriever/reranking/latest/support-matrix.html: "
+        "nvidia/llama-nemotron-rerank-vl-1b-v2, -rerank-1b-v2 and -rerank-500m-v2, 8,192 max "
+        "tokens per query + passage pair",
+        "https://docs.nvidia.com/nim/nemo-retriever/reranking/2.4/support-matrix.html: "
+        "nvidia/Nemotron-3.5-Rerank-8B-BF16, 32,768 tokens, limited by the NIM to 10,240 per "
+        "pair unless NIM_PIPELINE_MAX_SEQ_LEN is raised",
+        "https://docs.nvidia.com/nim/nemo-retriever/text-reranking/1.4.0/support-matrix.html: "
+        "nv-rerankqa-mistral-4b-v3, 512 tokens",
+    )
     vendor = RestVendor(
         route="/v1/ranking",
         default_base=DEFAULT_BASE,
@@ -90,6 +100,12 @@ class NvidiaNIMProvider(RestProvider):
         score_fields=("logit",),
         default=_NIM,
         models={
+            "nvidia/llama-nemotron-rerank-1b-v2": _NIM_8K,
+            "nvidia/llama-nemotron-rerank-500m-v2": _NIM_8K,
+            "nvidia/llama-nemotron-rerank-vl-1b-v2": _NIM_8K,
+            "nvidia/Nemotron-3.5-Rerank-8B-BF16": ModelCapabilities(
+                max_pair_tokens=10_240, score_kind="logit"
+            ),
             "nvidia/llama-3.2-nv-rerankqa-1b-v2": _NIM_8K,
             "nvidia/llama-3.2-nemoretriever-500m-rerank-v2": _NIM_8K,
             "nvidia/nv-rerankqa-mistral-4b-v3": ModelCapabilities(

@@ -82,6 +82,11 @@ class VertexAIProvider(Provider):
 
     name = "vertex_ai"
     example_model: ClassVar[str] = "vertex_ai/semantic-ranker-default@latest"
+    sources: ClassVar[tuple[str, ...]] = (
+        "https://cloud.google.com/generative-ai-app-builder/docs/reference/rest/v1/"
+        "projects.locations.rankingConfigs/rank: records[] 'At most 200 records to rank'; "
+        "topN; the answer lists records by descending score",
+    )
     install_extra: ClassVar[str] = "vertex"
     default_api_base: ClassVar[str | None] = "https://discoveryengine.googleapis.com"
     credential_chain: ClassVar[str | None] = "Google application default credentials"

@@ -6,6 +6,7 @@ vendor APIs below (each checks what the real API checks and answers in its wire 
 Requires nothing beyond rerankit's own dependencies (and pytest for ``ProviderContract``).
 """
 
+from rerankit.testing._chat import ChatFake
 from rerankit.testing._cloud import BedrockFake, VertexFake, WatsonxFake
 from rerankit.testing._cohere import CohereFake
 from rerankit.testing._cohere_compatible import (
@@ -27,6 +28,16 @@ from rerankit.testing._faults import (
     FaultInjector,
     open_tcp_connections,
 )
+from rerankit.testing._hosts import (
+    CloudflareFake,
+    LlamaCppFake,
+    LocalAIFake,
+    NovitaFake,
+    OpenRouterFake,
+    SGLangFake,
+    TensorRTLLMFake,
+    XinferenceFake,
+)
 from rerankit.testing._server import FakeServer, Handler, ReceivedRequest, Reply
 from rerankit.testing._vendor import BadRequest, FakeVendor, overlap_score
 from rerankit.testing._vendors import (
@@ -46,6 +57,8 @@ __all__ = [
     "FAULT_KINDS",
     "BadRequest",
     "BedrockFake",
+    "ChatFake",
+    "CloudflareFake",
     "CohereCompatibleFake",
     "CohereFake",
     "CohereShapedFake",
@@ -60,20 +73,27 @@ __all__ = [
     "InfinityFake",
     "JinaFake",
     "LiteLLMProxyFake",
+    "LlamaCppFake",
+    "LocalAIFake",
     "MixedbreadFake",
+    "NovitaFake",
     "NvidiaNIMFake",
+    "OpenRouterFake",
     "PineconeFake",
     "ProviderContract",
     "ReceivedRequest",
     "Reply",
+    "SGLangFake",
     "SiliconFlowFake",
     "TEIFake",
     "TableFake",
+    "TensorRTLLMFake",
     "TogetherFake",
     "VLLMFake",
     "VertexFake",
     "VoyageFake",
     "WatsonxFake",
+    "XinferenceFake",
     "ZeroEntropyFake",
     "open_tcp_connections",
     "overlap_score",
