@@ -109,13 +109,8 @@ async def aevaluate(
     k = _check_k(k)
     limit = check_positive_int("limit", limit)
     _check_models(models)
-    dataset = await to_thread.run_sync(
-        lambda: (
-            _prepare(load_dataset(data, split=split, queries=queries, qrels=qrels), limit)
-            if not isinstance(data, Dataset)
-            else _prepare(data, limit)
-        )
-    )
+    rpm = _check_rpm(requests_per_minute)
+    dataset = await to_thread.run_sync(_load, data, split, queries, qrels, limit)
     stage, top = await to_thread.run_sync(first_stage, dataset, k, run)
     names = metric_names(k)
     baseline = await to_thread.run_sync(per_query, dataset.qrels, top, k)
@@ -129,7 +124,7 @@ async def aevaluate(
                 top,
                 dataset.corpus,
                 cache=store,
-                providers=_with_quota(providers, model, requests_per_minute),
+                providers=_with_quota(providers, model, rpm),
                 concurrency=concurrency,
                 on_progress=on_model(model, len(dataset.queries)) if on_model else None,
             )
@@ -170,7 +165,9 @@ def _prepare(dataset: Dataset, limit: int | None) -> Dataset:
         queries=kept,
         qrels={qid: dataset.qrels[qid] for qid in kept},
         corpus=dataset.corpus,
-        candidates=dataset.candidates,
+        candidates=None
+        if dataset.candidates is None
+        else {qid: dataset.candidates[qid] for qid in kept},
     )
 
 
@@ -189,8 +186,8 @@ def _model_report(
     known = len(latencies) == len(done.latencies) and latencies
     report = _summary(model, values, queries)
     report.failed, report.error, report.from_cache = done.failed, done.error, done.from_cache
-    if done.failed:
-        report.metrics = None
+    if done.failed:  # the failed queries' rankings are missing: no figures until a rerun
+        report.metrics, report.per_query = None, {}
     else:
         report.p_values = {
             name: paired_p_value(list(values[name].values()), list(baseline[name].values()))
@@ -223,8 +220,6 @@ def _with_quota(
 ) -> Mapping[str, Any] | None:
     if rpm is None:
         return providers
-    if isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or not 0 < rpm < math.inf:
-        raise ConfigurationError(f"requests_per_minute must be a number > 0, got {rpm!r}")
     merged = dict(providers or {})
     provider = model.split("/", 1)[0]
     settings = merged.get(provider) or {}
@@ -234,6 +229,14 @@ def _with_quota(
         settings = msgspec.structs.asdict(settings)
     merged[provider] = {**settings, "requests_per_minute": rpm}
     return merged
+
+
+def _check_rpm(rpm: object) -> float | None:
+    if rpm is None:
+        return None
+    if isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or not 0 < rpm < math.inf:
+        raise ConfigurationError(f"requests_per_minute must be a number > 0, got {rpm!r}")
+    return float(rpm)
 
 
 def _path(cache: bool | str | os.PathLike[str]) -> str | os.PathLike[str] | None:

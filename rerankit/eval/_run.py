@@ -79,6 +79,8 @@ async def run_model(
 ) -> ModelRun:
     """Rerank each query's candidates with ``model``; queries without candidates are skipped
     (their ranking stays empty)."""
+    from anyio import to_thread
+
     from rerankit._client import AsyncClient
 
     qids = [qid for qid in queries if candidates.get(qid)]
@@ -87,9 +89,7 @@ async def run_model(
         RerankJob(query=queries[qid], documents=list(documents), metadata={_TAG: position})
         for position, (qid, documents) in enumerate(zip(qids, texts, strict=True))
     ]
-    keys = [
-        latency_key(model, job.query, documents) for job, documents in zip(jobs, texts, strict=True)
-    ]
+    keys = await to_thread.run_sync(_latency_keys, model, [queries[qid] for qid in qids], texts)
     timer = _Timer()
     try:
         async with AsyncClient(providers=providers, cache=cache, hooks=[timer]) as client:
@@ -119,6 +119,11 @@ async def run_model(
             latency = await load_latency(cache, keys[position])
         result.latencies.append(latency)
     return result
+
+
+def _latency_keys(model: str, queries: list[str], texts: list[list[str]]) -> list[bytes]:
+    """Each query's latency key (hashing every candidate text: a worker thread's job)."""
+    return [latency_key(model, query, docs) for query, docs in zip(queries, texts, strict=True)]
 
 
 def _ranking(response: RerankResponse, ids: list[str]) -> list[str]:
