@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from rerankit.eval._data import DataError
 from rerankit.eval._extra import import_extra
 from rerankit.eval._report import SIGNIFICANCE_METRIC, EvalReport, ModelReport
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["plot"]
 
@@ -29,10 +33,7 @@ def plot(report: EvalReport, path: str | os.PathLike[str]) -> None:
         raise DataError(f"cannot write the plot {os.fspath(path)!r}: {exc}") from None
 
 
-def _panel(axes: object, report: EvalReport, field: str, label: str) -> None:
-    from matplotlib.axes import Axes
-
-    assert isinstance(axes, Axes)
+def _panel(axes: Axes, report: EvalReport, field: str, label: str) -> None:
     baseline = _quality(report.first_stage)
     if baseline is not None:
         axes.axhline(baseline, linestyle="--", color="grey", label=report.first_stage.model)
