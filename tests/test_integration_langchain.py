@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import aiohttp
+import anyio
 import pytest
 from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_core.documents import Document
@@ -209,3 +210,17 @@ def test_the_key_is_never_dumped_or_shown() -> None:
     assert compressor.api_key.get_secret_value() == API_KEY
     with pytest.raises(ConfigurationError, match="cohere_api_key"):
         RerankitRerank(model="cohere/rerank-v3.5", api_key="a-key-1", cohere_api_key="a-key-2")
+
+
+async def test_one_shared_client_serves_both_paths_with_one_cache(
+    store: InMemoryVectorStore, cohere_server: FakeServer
+) -> None:
+    log = ThreadLog()
+    async with hooked_client(cohere_server, log, cache=rerankit.MemoryCache()) as client:
+        retriever = compression(store, model="cohere/rerank-v3.5", top_n=2, client=client)
+        first = await retriever.ainvoke(QUERY)
+        again = await anyio.to_thread.run_sync(retriever.invoke, QUERY)  # the sync path
+
+    assert positions(again) == positions(first) == cohere_order(QUERY, TEXTS)[:2]
+    assert cohere_server.requests == 1  # the sync call was answered from the client's cache
+    assert log.threads == [threading.current_thread().name]

@@ -87,12 +87,31 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(
                 f"options must not set {name!r}: pass it as the reranker's own argument"
             )
-        if is_secret_name(name):
-            raise ConfigurationError(
-                f"options must not hold {name!r}, a secret: pass the key as api_key "
-                "(or set it in the client's providers= settings or the environment)"
-            )
+    secret = _secret_path(options, "options")
+    if secret is not None:
+        raise ConfigurationError(
+            f"{secret} looks like a secret, and options are saved with the reranker: pass the "
+            "key as api_key, or set it in a client's providers= settings or the environment"
+        )
     return dict(options)
+
+
+def _secret_path(value: object, path: str) -> str | None:
+    """Where in ``value`` (nested dicts and lists) a key has a secret-looking name, if any."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            where = f"{path}[{name!r}]"
+            if isinstance(name, str) and is_secret_name(name):
+                return where
+            found = _secret_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            found = _secret_path(item, f"{path}[{position}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _check_rank_fields(rank_fields: object) -> list[str] | None:
