@@ -1,0 +1,257 @@
+"""Reranking on Ray Data, on a local Ray (``ray.init(num_cpus=2)``, once for this module).
+
+Hosted rows go over real HTTP to a fake Cohere server in this process; Ray's workers import
+rerankit from this checkout (``PYTHONPATH``), and nothing leaves the machine (no usage stats,
+no dashboard).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rerankit
+from rerankit import AsyncClient, RerankEvent
+from rerankit.testing import CohereFake, FakeServer, ReceivedRequest, Reply
+
+ray = pytest.importorskip("ray")
+ray_data = pytest.importorskip("ray.data")
+
+from ray.data.expressions import col  # noqa: E402
+
+from rerankit.ray import ClusterQuota, rerank_dataset  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+KEY = "ray-key-0123456789-SECRET"
+MODEL = "cohere/rerank-v3.5"
+ROOT = Path(rerankit.__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}"
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 1024**2,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    ray_data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if path is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = path
+
+
+class Recorder:
+    """CohereFake, noting when each request arrived, failing queries that start with "bad"."""
+
+    def __init__(self, key: str = KEY) -> None:
+        self.fake = CohereFake(key)
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: ReceivedRequest) -> Reply:
+        with self._lock:
+            self.times.append(time.monotonic())
+        if str(request.json().get("query", "")).startswith("bad"):
+            return Reply(status=400, body={"message": "this query is refused"})
+        return self.fake(request)
+
+
+def served(recorder: Recorder) -> FakeServer:
+    return FakeServer(recorder, record=False)
+
+
+def cohere(server: FakeServer, key: str = KEY) -> dict[str, Any]:
+    return {"providers": {"cohere": {"api_key": key, "api_base": server.url, "max_retries": 0}}}
+
+
+def rows(count: int) -> list[dict[str, Any]]:
+    words = ["alpha", "beta", "gamma", "delta"]
+    return [
+        {
+            "query": f"{words[i % 4]} {i}",
+            "documents": [f"{words[(i + j) % 4]} {j} {i}" for j in range(1 + i % 5)],
+        }
+        for i in range(count)
+    ]
+
+
+def expected(model: str, jobs: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    """What ``rerank_many`` gives for ``jobs``, as the columns ``rerank_dataset`` adds."""
+    import asyncio
+
+    async def run() -> list[Any]:
+        async with AsyncClient(**options) as client:
+            return await client.rerank_many(model, jobs, top_n=3, concurrency=4)
+
+    out = []
+    for answer in asyncio.run(run()):
+        if isinstance(answer, Exception):
+            out.append({"error": f"{type(answer).__name__}: {answer}"})
+        else:
+            out.append(
+                {
+                    "indices": [r.index for r in answer.results],
+                    "scores": [r.relevance_score for r in answer.results],
+                    "cost": answer.cost,
+                    "error": None,
+                }
+            )
+    return out
+
+
+def columns(row: dict[str, Any]) -> dict[str, Any]:
+    if row["rerank_error"] is not None:
+        return {"error": row["rerank_error"]}
+    return {
+        "indices": row["rerank_indices"],
+        "scores": row["rerank_scores"],
+        "cost": row["rerank_cost"],
+        "error": None,
+    }
+
+
+def by_query(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["query"]: row for row in table}
+
+
+def test_hosted_rows_equal_rerank_many_and_failing_rows_keep_their_errors() -> None:
+    jobs = rows(30)
+    jobs.append({"query": "bad query", "documents": ["a", "b"]})
+    jobs.append({"query": "", "documents": ["a"]})  # refused before any request
+    recorder = Recorder()
+    with served(recorder) as server:
+        want = expected(MODEL, jobs, **cohere(server))
+        ds = rerank_dataset(
+            ray_data.from_items(jobs),
+            model=MODEL,
+            top_n=3,
+            concurrency=2,
+            client_options=cohere(server),
+            quota=ClusterQuota("quota-hosted"),
+        )
+        got = by_query(ds.take_all())
+    assert [columns(got[job["query"]]) for job in jobs] == want
+    assert got["bad query"]["rerank_error"].startswith("BadRequestError: ")
+    assert got[""]["rerank_error"].startswith("ConfigurationError: ")
+    assert got["bad query"]["rerank_indices"] is None
+    assert KEY not in repr(got)
+
+
+def test_local_bm25_rows_equal_rerank_many_and_failed_rows_are_one_filter() -> None:
+    jobs = rows(20)
+    jobs.append({"query": "alpha", "documents": "not a list"})
+    want = expected("local/bm25", jobs)
+    ds = rerank_dataset(
+        ray_data.from_items(jobs, override_num_blocks=2),
+        model="local/bm25",
+        top_n=3,
+        concurrency=2,
+        num_cpus=0.5,
+        return_documents=True,
+    )
+    table = ds.take_all()
+    got = by_query(table)
+    assert [columns(got[job["query"]]) for job in jobs if job["query"] != "alpha"] == [
+        w for job, w in zip(jobs, want, strict=True) if job["query"] != "alpha"
+    ]
+    first = got[jobs[0]["query"]]
+    assert first["rerank_documents"] == [jobs[0]["documents"][i] for i in first["rerank_indices"]]
+    failed = ds.filter(expr=col("rerank_error").is_not_null()).take_all()
+    assert [row["query"] for row in failed] == ["alpha"]
+    assert failed[0]["rerank_error"].startswith("ConfigurationError: ")
+
+
+def test_two_actors_share_one_quota() -> None:
+    """120 requests a minute (2 a second, bursting to 120) for 2 actors together: in any
+    window of the server's arrivals, at most the burst plus the window's refill (and a second's
+    refill for scheduling jitter). Two separate buckets would let all 130 through at once."""
+    per_minute, count = 120, 130
+    recorder = Recorder("ray-quota-key-0123456789")
+    with served(recorder) as server:
+        ds = rerank_dataset(
+            ray_data.from_items(rows(count), override_num_blocks=4),
+            model=MODEL,
+            concurrency=2,
+            requests_per_minute=per_minute,
+            client_options=cohere(server, "ray-quota-key-0123456789"),
+            quota=ClusterQuota("quota-shared"),
+        )
+        table = ds.take_all()
+    assert all(row["rerank_error"] is None for row in table)
+    times = sorted(recorder.times)
+    assert len(times) == count
+    rate = per_minute / 60
+    worst = max(
+        (j - i + 1) - (per_minute + rate * (times[j] - times[i]))
+        for i in range(count)
+        for j in range(i, count)
+    )
+    assert worst <= rate  # one second of refill for jitter
+    assert ClusterQuota("quota-shared").waited()["cohere"] > 0
+
+
+class ExitOnce:
+    """A hook that ends its actor's process at the first request, once per run (a marker)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __call__(self, event: RerankEvent) -> None:
+        if event.kind != "request":
+            return
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+        os._exit(1)
+
+
+def test_an_actor_killed_mid_run_loses_and_duplicates_no_row(tmp_path: Path) -> None:
+    jobs = [{**job, "row": i} for i, job in enumerate(rows(40))]
+    marker = tmp_path / "killed"
+    recorder = Recorder()
+    with served(recorder) as server:
+        options = cohere(server)
+        options["hooks"] = [ExitOnce(marker)]
+        ds = rerank_dataset(
+            ray_data.from_items(jobs, override_num_blocks=4),
+            model=MODEL,
+            concurrency=2,
+            requests_per_minute=10**6,  # any quota makes each request wait on the hook first
+            client_options=options,
+            quota=ClusterQuota("quota-killed"),
+        )
+        table = ds.take_all()
+    assert marker.exists()  # an actor did die
+    assert sorted(row["row"] for row in table) == list(range(40))
+    assert all(row["rerank_error"] is None for row in table)
+
+
+def test_arguments_are_checked_before_anything_runs() -> None:
+    ds = ray_data.from_items(rows(2))
+    with pytest.raises(rerankit.ConfigurationError, match="concurrency must be"):
+        rerank_dataset(ds, model="local/bm25", concurrency=0)
+    with pytest.raises(rerankit.ConfigurationError, match="num_cpus must be"):
+        rerank_dataset(ds, model="local/bm25", num_cpus=-1)
+    with pytest.raises(rerankit.ConfigurationError, match="rows_in_flight must be"):
+        rerank_dataset(ds, model="local/bm25", rows_in_flight=0)
+    with pytest.raises(rerankit.UnknownProviderError):
+        rerank_dataset(ds, model="nope/model")
