@@ -165,7 +165,7 @@ def test_local_bm25_rows_equal_rerank_many_and_failed_rows_are_one_filter() -> N
         concurrency=2,
         num_cpus=0.5,
         return_documents=True,
-    )
+    ).materialize()
     table = ds.take_all()
     got = by_query(table)
     assert [columns(got[job["query"]]) for job in jobs if job["query"] != "alpha"] == [
@@ -255,3 +255,55 @@ def test_arguments_are_checked_before_anything_runs() -> None:
         rerank_dataset(ds, model="local/bm25", rows_in_flight=0)
     with pytest.raises(rerankit.UnknownProviderError):
         rerank_dataset(ds, model="nope/model")
+
+
+def test_cli_batch_on_ray_writes_what_batch_writes_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from rerankit.cli import main
+
+    jobs = [
+        {**job, "id": f"job-{i}"} if i % 2 else {**job, "top_n": 2}
+        for i, job in enumerate(rows(12))
+    ]
+    jobs.append({"query": "bad query", "documents": ["a"]})
+    source = tmp_path / "jobs.jsonl"
+    source.write_text(
+        "\n".join(json.dumps(job) for job in jobs) + '\n{"query": 1}\n', encoding="utf-8"
+    )
+    recorder = Recorder()
+    with served(recorder) as server:
+        monkeypatch.setenv("COHERE_API_KEY", KEY)
+        monkeypatch.setenv("COHERE_API_BASE", server.url)
+        common = ["batch", str(source), "-m", MODEL, "-n", "3", "--documents"]
+        plain, on_ray = tmp_path / "plain.jsonl", tmp_path / "ray.jsonl"
+        assert main([*common, "-o", str(plain)]) == 1  # two jobs fail
+        assert main([*common, "-o", str(on_ray), "--ray", "--actors", "2"]) == 1
+
+        def records(path: Path) -> list[dict[str, Any]]:
+            """The output lines by line number, without the fake's request ids (a counter)."""
+            lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            for line in lines:
+                assert line.pop("request_id", "fake-").startswith("fake-")
+            return sorted(lines, key=lambda record: record["line"])
+
+        assert records(on_ray) == records(plain)
+        assert len(records(on_ray)) == len(jobs) + 1
+        # Drop two results: the rerun reranks those two and the failed jobs, and no other.
+        kept = on_ray.read_text(encoding="utf-8").splitlines(keepends=True)
+        keep = [line for line in kept if '"error"' not in line][2:]
+        on_ray.write_text("".join(keep), encoding="utf-8")
+        before = len(recorder.times)
+        assert main([*common, "-o", str(on_ray), "--ray"]) == 1
+        assert len(recorder.times) - before == 3  # two dropped jobs and "bad query"
+        assert records(on_ray) == records(plain)
+
+
+def test_cli_batch_refuses_actors_without_ray(tmp_path: Path) -> None:
+    from rerankit.cli import main
+
+    source = tmp_path / "jobs.jsonl"
+    source.write_text('{"query": "a", "documents": ["a"]}\n', encoding="utf-8")
+    assert main(["batch", str(source), "-m", "local/bm25", "--actors", "2"]) == 2

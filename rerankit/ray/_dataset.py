@@ -51,6 +51,7 @@ def rerank_dataset(
     client_options: Mapping[str, Any] | None = None,
     quota: ClusterQuota | None = None,
     return_documents: bool = False,
+    runtime_env: Mapping[str, Any] | None = None,
     **call_options: Any,
 ) -> ray.data.Dataset:
     """Rerank every row of ``ds`` with ``model``, on a pool of Ray actors.
@@ -79,6 +80,7 @@ def rerank_dataset(
             Ray's ``runtime_env``.
         quota: the shared quota (default: ``ClusterQuota()``, the actor ``rerankit-quota``).
         return_documents: add ``rerank_documents``, each result's document.
+        runtime_env: Ray's ``runtime_env`` for the actors, e.g. ``{"env_vars": {...}}``.
         **call_options: anything ``rerank`` takes, for every row.
 
     Returns:
@@ -102,6 +104,7 @@ def rerank_dataset(
         client_options=client_options,
         quota=quota,
         call_options={**call_options, "return_documents": return_documents},
+        runtime_env=runtime_env,
     )
 
 
@@ -121,6 +124,7 @@ def map_rerank(
     client_options: Mapping[str, Any] | None,
     quota: ClusterQuota | None,
     call_options: dict[str, Any],
+    runtime_env: Mapping[str, Any] | None = None,
 ) -> ray.data.Dataset:
     """``ds.map_batches`` with ``udf`` (a ``Reranker``) on an actor pool, arguments checked."""
     provider, _ = resolve_model(model, call_options.get("provider"))
@@ -142,6 +146,7 @@ def map_rerank(
         batch_format="pyarrow",
         compute=_compute(concurrency),
         num_cpus=cpus,
+        runtime_env=None if runtime_env is None else dict(runtime_env),
         fn_constructor_kwargs={
             **udf_options,
             "model": model,
