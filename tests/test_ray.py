@@ -307,3 +307,36 @@ def test_cli_batch_refuses_actors_without_ray(tmp_path: Path) -> None:
     source = tmp_path / "jobs.jsonl"
     source.write_text('{"query": "a", "documents": ["a"]}\n', encoding="utf-8")
     assert main(["batch", str(source), "-m", "local/bm25", "--actors", "2"]) == 2
+
+
+def test_the_quota_keeper_shares_retry_after_and_keeps_quotas_apart() -> None:
+    from rerankit.ray._quota import QuotaKeeper
+
+    keeper = QuotaKeeper()
+    limited = rerankit.Quota("cohere", "fp", 60.0, None)
+    assert keeper.reserve(limited, 0) == 0.0
+    keeper.penalise(limited, 30.0)  # one worker saw Retry-After: 30
+    assert keeper.reserve(limited, 0) > 30.0  # the next caller, from any worker, waits
+    other = rerankit.Quota("cohere", "fp", 120.0, None)  # another job's limits: its own bucket
+    assert keeper.reserve(other, 0) == 0.0
+    assert keeper.waited()["cohere"] > 30.0
+
+
+def test_a_cluster_quota_pickles_as_its_name() -> None:
+    import pickle
+
+    quota = pickle.loads(pickle.dumps(ClusterQuota("some-name", namespace="ns")))
+    assert (quota.name, quota.namespace, quota._handle) == ("some-name", "ns", None)
+
+
+def test_local_models_get_onnx_threads_matching_the_actor_cpus() -> None:
+    from rerankit.ray._dataset import _num_cpus, _provider_settings
+
+    assert _num_cpus(None, "local") == 1.0
+    assert _num_cpus(None, "cohere") == 0.25
+    settings = _provider_settings({"local": {"options": {"batch_size": 8}}}, "local", 30, None, 2)
+    assert settings["local"].options == {"batch_size": 8, "threads": 2}
+    assert settings["local"].requests_per_minute == 30
+    chosen = _provider_settings({"local": {"options": {"threads": 3}}}, "local", None, None, 2)
+    assert chosen["local"].options == {"threads": 3}
+    assert "local" not in _provider_settings(None, "cohere", None, None, 0.25)
