@@ -207,6 +207,29 @@ def test_two_actors_share_one_quota() -> None:
     assert ClusterQuota("quota-shared").waited()["cohere"] > 0
 
 
+def test_retry_after_seen_by_one_worker_holds_back_every_worker() -> None:
+    """The first request gets a 429 asking for 1.5 s; the rows reserved after it, on either
+    actor, wait for that debt (seconds the quota actor handed out), and every row succeeds."""
+    recorder = Recorder("ray-retry-key-0123456789")
+    with served(recorder) as server:
+        server.fail(Reply(status=429, headers={"retry-after-ms": "1500"}, body={"message": "slow"}))
+        options = cohere(server, "ray-retry-key-0123456789")
+        options["providers"]["cohere"]["max_retries"] = 1
+        ds = rerank_dataset(
+            ray_data.from_items(rows(16), override_num_blocks=2),
+            model=MODEL,
+            concurrency=2,
+            rows_in_flight=2,
+            requests_per_minute=10**6,  # never the limit: waits come from the Retry-After only
+            client_options=options,
+            quota=ClusterQuota("quota-retry-after"),
+        )
+        table = ds.take_all()
+    assert all(row["rerank_error"] is None for row in table)
+    assert len(recorder.times) == 16  # the 429 was served before the handler
+    assert ClusterQuota("quota-retry-after").waited()["cohere"] > 1.0
+
+
 class ExitOnce:
     """A hook that ends its actor's process at the first request, once per run (a marker)."""
 
