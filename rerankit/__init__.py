@@ -33,6 +33,7 @@ from rerankit._errors import (
 )
 from rerankit._events import RerankEvent
 from rerankit._many import RerankJob
+from rerankit._quota import LocalQuota, Quota, QuotaBackend
 from rerankit._registry import available_providers, register_provider, unregister_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
@@ -55,6 +56,7 @@ __all__ = [
     "Document",
     "HFTokenizer",
     "InternalServerError",
+    "LocalQuota",
     "MemoryCache",
     "ModelCheck",
     "NotFoundError",
@@ -64,6 +66,8 @@ __all__ = [
     "ProviderError",
     "ProviderLoadError",
     "ProviderSettings",
+    "Quota",
+    "QuotaBackend",
     "RateLimitError",
     "RerankEvent",
     "RerankJob",

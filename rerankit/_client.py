@@ -28,6 +28,7 @@ from rerankit._prepare import (
     client_side_chunking,
     split_options,
 )
+from rerankit._quota import QuotaBackend
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, settings_map
 from rerankit._targets import Targets
@@ -88,6 +89,9 @@ class AsyncClient:
             JSON price file, or a ``PriceTable``; ``response.cost`` is computed from them.
         cache: a ``MemoryCache`` or ``SQLiteCache`` (any ``ResponseCache``): identical calls
             are answered from it without a request. The caller owns it (it is not closed).
+        quota: where the rate-limit buckets live (requests and tokens per minute per provider
+            and key): by default in this client; ``rerankit.ray.ClusterQuota(...)`` shares
+            them across a Ray cluster. Any ``QuotaBackend`` works.
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class AsyncClient:
         hooks: Sequence[EventHook] | None = None,
         prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
         cache: ResponseCache | None = None,
+        quota: QuotaBackend | None = None,
     ) -> None:
         self._settings = settings_map(providers)
         self._timeout = check_timeout(timeout)
@@ -119,7 +124,7 @@ class AsyncClient:
         self._max_batches = check_positive_int("max_batch_concurrency", max_batch_concurrency) or 32
         self._shared_batches = PerLoop(lambda: asyncio.Semaphore(self._max_batches))
         self._fallbacks = ClientFallbacks(fallbacks)
-        self._watchers = Watchers(hooks)
+        self._watchers = Watchers(hooks, quota)
         self._prices = None if prices is None else resolve_prices(prices)
         if cache is not None and not isinstance(cache, ResponseCache):
             raise ConfigurationError(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._quota import LocalQuota, Quota, QuotaBackend, check_quota
 from rerankit._ratelimit import RateLimiter
 from rerankit._redact import fingerprint
 from rerankit._settings import ProviderSettings
@@ -59,17 +60,29 @@ EventHook = Callable[[RerankEvent], object]
 class Monitor:
     """Rate limiting, hooks and debug logging around each attempt of one request."""
 
-    __slots__ = ("_attempt", "_hooks", "_limiter", "_log", "_started", "_tokens", "_waited", "base")
+    __slots__ = (
+        "_attempt",
+        "_backend",
+        "_hooks",
+        "_log",
+        "_quota",
+        "_started",
+        "_tokens",
+        "_waited",
+        "base",
+    )
 
     def __init__(
         self,
         hooks: Sequence[EventHook],
-        limiter: RateLimiter | None,
+        backend: QuotaBackend,
+        quota: Quota | None,
         tokens: int,
         base: dict[str, Any],
     ) -> None:
         self._hooks = hooks
-        self._limiter = limiter
+        self._backend = backend
+        self._quota = quota
         self._log = logger.isEnabledFor(logging.DEBUG)
         self._tokens = tokens
         self._attempt = 0
@@ -80,16 +93,14 @@ class Monitor:
 
     @property
     def active(self) -> bool:
-        return bool(self._hooks or self._limiter or self._log)
+        return bool(self._hooks or self._quota or self._log)
 
     async def before(self) -> None:
         """Wait for the rate limit, then report the attempt."""
         self._attempt += 1
         self._waited = 0.0
-        if self._limiter is not None:
-            waited = self._limiter.waited
-            await self._limiter.acquire(self._tokens)
-            self._waited = self._limiter.waited - waited
+        if self._quota is not None:
+            self._waited = await self._backend.acquire(self._quota, self._tokens)
         self._started = time.perf_counter()
         self._emit("request")
 
@@ -102,6 +113,9 @@ class Monitor:
         )
 
     def failed(self, error: BaseException, retry_in: float | None) -> None:
+        retry_after = getattr(error, "retry_after", None)
+        if self._quota is not None and retry_after:
+            self._backend.penalise(self._quota, retry_after)
         self._emit(
             "retry" if retry_in is not None else "error",
             latency=time.perf_counter() - self._started,
@@ -145,11 +159,11 @@ _ESTIMATOR = TokenEstimator()
 
 
 class Watchers:
-    """A client's hooks and rate limiters (one per provider and API key)."""
+    """A client's hooks and rate limits (one quota per provider and API key, in ``backend``)."""
 
-    def __init__(self, hooks: object) -> None:
+    def __init__(self, hooks: object, quota: object = None) -> None:
         self.hooks = _check_hooks(hooks)
-        self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
+        self.backend = check_quota(quota)
 
     def for_call(
         self,
@@ -160,14 +174,14 @@ class Watchers:
     ) -> Callable[[RerankRequest, int | None], Monitor] | None:
         """What watches each request of one call (``None``: nothing to do, the fast path);
         ``tags`` (from ``call_tags``) go into every event."""
-        limiter = self.limiter(cls, settings, ctx)
-        if not self.hooks and limiter is None and not logger.isEnabledFor(logging.DEBUG):
+        quota = self.quota(cls, settings, ctx)
+        if not self.hooks and quota is None and not logger.isEnabledFor(logging.DEBUG):
             return None
-        hooks = self.hooks
+        hooks, backend = self.hooks, self.backend
 
         def watch(request: RerankRequest, batch: int | None) -> Monitor:
             tokens = 0
-            if limiter is not None and limiter.counts_tokens:
+            if quota is not None and quota.counts_tokens:
                 counts = _ESTIMATOR.count([request.query, *request.documents])
                 tokens = counts[0] * len(request.documents) + sum(counts[1:])
             base = {
@@ -178,30 +192,26 @@ class Watchers:
             }
             if tags:
                 base.update(tags)
-            return Monitor(hooks, limiter, tokens, base)
+            return Monitor(hooks, backend, quota, tokens, base)
 
         return watch
 
-    def limiter(
+    def quota(
         self, cls: type[Provider], settings: ProviderSettings | None, ctx: ProviderContext
-    ) -> RateLimiter | None:
-        """The limiter for this provider and key, from its settings or published defaults."""
+    ) -> Quota | None:
+        """The limits of this provider and key, from its settings or published defaults."""
         rpm, tpm = cls.default_requests_per_minute, cls.default_tokens_per_minute
         if settings is not None:
             rpm = rpm if settings.requests_per_minute is None else settings.requests_per_minute
             tpm = tpm if settings.tokens_per_minute is None else settings.tokens_per_minute
         if not rpm and not tpm:
             return None
-        key = (ctx.provider, fingerprint(ctx.api_key))
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            limiter = self._limiters[key] = RateLimiter(rpm or None, tpm or None)
-        return limiter
+        return Quota(ctx.provider, fingerprint(ctx.api_key), rpm or None, tpm or None)
 
     @property
     def limiters(self) -> dict[tuple[str, str | None], RateLimiter]:
-        """The limiters made so far, by (provider, key fingerprint)."""
-        return self._limiters
+        """The local limiters made so far, by (provider, key fingerprint)."""
+        return self.backend.limiters if isinstance(self.backend, LocalQuota) else {}
 
 
 def call_tags(metadata: object, user: object) -> dict[str, Any] | None:

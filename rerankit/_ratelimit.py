@@ -32,6 +32,10 @@ class TokenBucket:
     def take(self, amount: float) -> None:
         self.level -= min(amount, self.capacity)
 
+    def owe(self, seconds: float) -> None:
+        """Empty the bucket and put it ``seconds`` of refill in debt (a provider's Retry-After)."""
+        self.level = min(self.level, -seconds * self.per_second)
+
     @property
     def full(self) -> bool:
         """Whether the bucket was full at its last refill."""
@@ -41,7 +45,9 @@ class TokenBucket:
 class RateLimiter:
     """Requests and tokens per minute for one provider and key; callers wait, in order.
 
-    ``acquire(tokens)`` returns once one request and ``tokens`` tokens fit in both budgets.
+    ``acquire(tokens)`` returns once one request and ``tokens`` tokens fit in both budgets;
+    ``reserve(tokens)`` takes them at once and says how long to wait before sending (for callers
+    elsewhere, e.g. in other processes); ``penalise(seconds)`` makes every caller wait that long.
     """
 
     def __init__(
@@ -74,7 +80,29 @@ class RateLimiter:
                     break
                 self.waited += delay
                 await asyncio.sleep(delay)
-            if self._requests:
-                self._requests.take(1)
-            if self._tokens:
-                self._tokens.take(tokens)
+            self._take(tokens)
+
+    def reserve(self, tokens: int = 0) -> float:
+        """Take one request and ``tokens`` now; the seconds to wait before using them."""
+        now = self._clock()
+        delay = max(
+            self._requests.wait_for(1, now) if self._requests else 0.0,
+            self._tokens.wait_for(tokens, now) if self._tokens else 0.0,
+        )
+        self._take(tokens)
+        self.waited += delay
+        return delay
+
+    def penalise(self, seconds: float) -> None:
+        """Hold every caller back ``seconds`` (a provider asked to wait), with no burst after."""
+        now = self._clock()
+        for bucket in (self._requests, self._tokens):
+            if bucket is not None:
+                bucket.wait_for(0, now)  # refill up to now first
+                bucket.owe(seconds)
+
+    def _take(self, tokens: int) -> None:
+        if self._requests:
+            self._requests.take(1)
+        if self._tokens:
+            self._tokens.take(tokens)

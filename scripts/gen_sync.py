@@ -47,6 +47,7 @@ from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec
 from rerankit._lifetimes import PerProcess
 from rerankit._many import ProgressCallback, RerankJob
+from rerankit._quota import QuotaBackend
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._portal import adopt, call

@@ -17,6 +17,7 @@ from rerankit._events import EventHook
 from rerankit._fallback import FallbackSpec
 from rerankit._lifetimes import PerProcess
 from rerankit._many import ProgressCallback, RerankJob
+from rerankit._quota import QuotaBackend
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit._sync._portal import adopt, call
@@ -52,6 +53,9 @@ class Client:
             JSON price file, or a ``PriceTable``; ``response.cost`` is computed from them.
         cache: a ``MemoryCache`` or ``SQLiteCache`` (any ``ResponseCache``): identical calls
             are answered from it without a request. The caller owns it (it is not closed).
+        quota: where the rate-limit buckets live (requests and tokens per minute per provider
+            and key): by default in this client; ``rerankit.ray.ClusterQuota(...)`` shares
+            them across a Ray cluster. Any ``QuotaBackend`` works.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Client:
         hooks: Sequence[EventHook] | None = None,
         prices: PriceTable | PricesSpec | str | os.PathLike[str] | None = None,
         cache: ResponseCache | None = None,
+        quota: QuotaBackend | None = None,
     ) -> None:
         self._async = AsyncClient(
             providers=providers,
@@ -85,6 +90,7 @@ class Client:
             hooks=hooks,
             prices=prices,
             cache=cache,
+            quota=quota,
         )
         adopt(self, self._async)
 

@@ -31,7 +31,7 @@ from rerankit.cli._jobs import (
 from rerankit.cli._progress import Progress
 from rerankit.cli._resume import resume
 
-__all__ = ["add_parser", "run", "run_jobs"]
+__all__ = ["Writer", "accepted_jobs", "add_parser", "run", "run_jobs"]
 
 
 def add_parser(commands: Any) -> None:
@@ -43,11 +43,13 @@ def add_parser(commands: Any) -> None:
             'objects (optionally with "top_n" and an "id"); - reads standard input. One result '
             "line is written per job as it finishes, with the job's line number and id. "
             "Re-running with the same --output skips the jobs it already holds results for and "
-            "runs failed ones again."
+            "runs failed ones again. With --ray, the jobs run on a Ray cluster (the ray extra), "
+            "with the same output and one rate-limit quota for all its workers."
         ),
         epilog=(
             "examples:\n  rerankit batch jobs.jsonl -o results.jsonl\n"
-            "  rerankit batch -m cohere/rerank-v3.5 -c 16 --progress jobs.jsonl -o out.jsonl"
+            "  rerankit batch -m cohere/rerank-v3.5 -c 16 --progress jobs.jsonl -o out.jsonl\n"
+            "  rerankit batch --ray --actors 4 -m cohere/rerank-v3.5 jobs.jsonl -o out.jsonl"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -72,7 +74,22 @@ def add_parser(commands: Any) -> None:
         "--concurrency",
         type=positive_int,
         default=8,
-        help="jobs in flight at once (default: 8)",
+        help="jobs in flight at once (default: 8); with --ray, per actor",
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        nargs="?",
+        const="",
+        default=None,
+        help="run on Ray: the cluster at ADDRESS (e.g. auto, ray://host:10001), or a local "
+        "Ray started for this run when no address is given",
+    )
+    parser.add_argument(
+        "--actors",
+        type=positive_int,
+        default=None,
+        help="with --ray: this many actors (default: as many as Ray's autoscaling gives)",
     )
     parser.add_argument(
         "--documents",
@@ -96,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {source}: no such file")
     if source is not None and output is not None and output.exists() and source.samefile(output):
         raise UsageError("the output file is the input file; choose another --output")
+    if args.actors is not None and args.ray is None:
+        raise UsageError("--actors needs --ray")
+    run_on_ray = _ray_runner() if args.ray is not None else None
     check_model(args.model, context="cli")  # unknown provider or missing key: before any job
     resumed = resume(output) if output is not None else None
     if resumed is not None and resumed.done:
@@ -105,18 +125,33 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr, _count(source)) if show else None
     try:
         with _open_output(output) as out:
-            failed = asyncio.run(
-                run_jobs(
+            done = resumed.done if resumed is not None else set()
+            if run_on_ray is not None:
+                failed = run_on_ray(
                     _lines(source),
                     out,
                     args.model,
+                    address=args.ray or None,
+                    actors=args.actors,
                     concurrency=args.concurrency,
                     top_n=args.top_n,
                     return_documents=args.documents,
-                    done=resumed.done if resumed is not None else set(),
+                    done=done,
                     progress=progress,
                 )
-            )
+            else:
+                failed = asyncio.run(
+                    run_jobs(
+                        _lines(source),
+                        out,
+                        args.model,
+                        concurrency=args.concurrency,
+                        top_n=args.top_n,
+                        return_documents=args.documents,
+                        done=done,
+                        progress=progress,
+                    )
+                )
     finally:
         if progress is not None:
             progress.close()
@@ -142,17 +177,8 @@ async def run_jobs(
     ``out`` as it finishes; jobs whose key is in ``done`` are skipped. Returns the failures."""
     from rerankit._client import AsyncClient
 
-    done = done or set()
     queue: asyncio.Queue[tuple[int, Job] | None] = asyncio.Queue(maxsize=2 * concurrency)
-    failed = 0
-
-    def write(record: bytes, *, ok: bool) -> None:
-        nonlocal failed
-        out.write(record)
-        out.flush()
-        failed += not ok
-        if progress is not None:
-            progress.update(done=1, failed=int(not ok))
+    write = Writer(out, progress)
 
     async def worker(client: AsyncClient) -> None:
         while (item := await queue.get()) is not None:
@@ -173,26 +199,8 @@ async def run_jobs(
     async with AsyncClient() as client:
         workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
         try:
-            seen: set[JobKey] = set()
-            for number, raw in enumerate(lines, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    job = parse_job(raw)
-                except InvalidJob as exc:
-                    write(error_line(number, exc.job_id, exc), ok=False)
-                    continue
-                key = job_key(job.id, number)
-                if key in seen:
-                    duplicate = InvalidJob(f"invalid job: duplicate id {job.id!r}")
-                    write(error_line(number, job.id, duplicate), ok=False)
-                    continue
-                seen.add(key)
-                if key in done:
-                    if progress is not None:
-                        progress.update(skipped=1)
-                    continue
-                await queue.put((number, job))
+            for item in accepted_jobs(lines, done or set(), write):
+                await queue.put(item)
             for _ in workers:
                 await queue.put(None)
             await asyncio.gather(*workers)
@@ -200,7 +208,64 @@ async def run_jobs(
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-    return failed
+    return write.failed
+
+
+class Writer:
+    """Writes result lines to ``out`` as they come (flushed: a rerun resumes from them),
+    counting failures and moving the progress bar."""
+
+    def __init__(self, out: BinaryIO, progress: Progress | None) -> None:
+        self.out = out
+        self.progress = progress
+        self.failed = 0
+
+    def __call__(self, record: bytes, *, ok: bool) -> None:
+        self.out.write(record)
+        self.out.flush()
+        self.failed += not ok
+        if self.progress is not None:
+            self.progress.update(done=1, failed=int(not ok))
+
+
+def accepted_jobs(
+    lines: Iterable[bytes], done: set[JobKey], write: Writer
+) -> Iterator[tuple[int, Job]]:
+    """The jobs to run, with their line numbers: invalid and duplicate ones get their error
+    line written instead, and those in ``done`` are skipped."""
+    seen: set[JobKey] = set()
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            job = parse_job(raw)
+        except InvalidJob as exc:
+            write(error_line(number, exc.job_id, exc), ok=False)
+            continue
+        key = job_key(job.id, number)
+        if key in seen:
+            duplicate = InvalidJob(f"invalid job: duplicate id {job.id!r}")
+            write(error_line(number, job.id, duplicate), ok=False)
+            continue
+        seen.add(key)
+        if key in done:
+            if write.progress is not None:
+                write.progress.update(skipped=1)
+            continue
+        yield number, job
+
+
+def _ray_runner() -> Any:
+    """``run_on_ray``, or a ``UsageError`` when Ray is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        from rerankit._install import install_hint
+
+        raise UsageError(f"--ray needs Ray: {install_hint('ray')}")
+    from rerankit.cli._ray_batch import run_on_ray
+
+    return run_on_ray
 
 
 def _lines(source: Path | None) -> Iterator[bytes]:
