@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import os
+import stat
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,6 +164,8 @@ def load_image(value: object, where: str) -> Image:
 def _from_path(path: str | bytes, where: str) -> Image:
     try:
         with open(path, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise ConfigurationError(f"{where}: {path!r} is not a regular file")
             data = file.read()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

@@ -136,7 +136,9 @@ def has_images(documents: object) -> bool:
     """Whether any of ``documents`` is a dict with an ``image`` (to be read and encoded)."""
     if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)):
         return False
-    return any(type(doc) is dict and "image" in doc for doc in documents)
+    if type(documents) is list and set(map(type, documents)) == _STR:
+        return False
+    return any(isinstance(doc, dict) and "image" in doc for doc in documents)
 
 
 async def aprepare_documents(

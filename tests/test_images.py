@@ -76,6 +76,7 @@ def dashscope() -> Iterator[tuple[FakeServer, dict[str, Any]]]:
     ("image", "words"),
     [
         ("missing.png", "documents[1]['image']: cannot read the file"),
+        ("/dev/null", "documents[1]['image']: '/dev/null' is not a regular file"),
         (b"GIF8 not an image", "documents[1]['image'] is not a PNG, JPEG, GIF, WebP or BMP"),
         ("ftp://host/cat.png", "documents[1]['image'] is a ftp:// URL"),
         ("s3://bucket/cat.png", "documents[1]['image'] is a s3:// URL"),
