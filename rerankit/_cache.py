@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_check
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._images import ImageText, keyed_sources
 from rerankit._input import check_positive_int
 from rerankit._lifetimes import PerProcess
 from rerankit._offload import run_sized
@@ -47,7 +48,17 @@ _T = TypeVar("_T")
 _KEY_VERSION = 1
 _BUSY_TIMEOUT = 5.0
 _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.MsgspecError)
-_key_encoder = msgspec.msgpack.Encoder(order="deterministic")
+
+
+def _key_hook(value: object) -> object:
+    """An image document's text keys as its text and its image's digest (of its bytes, or
+    of its URL), never a file's path."""
+    if type(value) is ImageText:
+        return ("rerankit.image", str(value), value.image.digest)
+    raise TypeError(f"cannot key a {type(value).__name__}")
+
+
+_key_encoder = msgspec.msgpack.Encoder(order="deterministic", enc_hook=_key_hook)
 _SCHEMA = """
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -108,16 +119,20 @@ def cache_key(
     that shares this key format; ``None`` when a value cannot be encoded (do not cache the call).
 
     The key is a BLAKE2b digest of: provider, model, ``api_base``, the query, the document texts
-    as sent (and dict documents whole, when any), ``rank_fields``, ``top_n``, ``instruction``,
-    ``max_tokens_per_doc``, ``max_chunks_per_doc``, the provider options (dict keys sorted),
-    ``extra_body``, ``drop_params`` and ``variant`` (anything else the answer depends on). The
-    API key, headers, timeouts and retries are not part of it; a credential passed as an option
+    as sent (and dict documents whole, when any; an image by its bytes, not its path),
+    ``rank_fields``, ``top_n``, ``instruction``, ``max_tokens_per_doc``, ``max_chunks_per_doc``,
+    the provider options (dict keys sorted), ``extra_body``, ``drop_params`` and ``variant``
+    (anything else the answer depends on). The API key, headers, timeouts and retries are not
+    part of it; a credential passed as an option
     only enters the one-way digest. Build it before anything changes ``request``.
     """
     r, options = request, {name: _option(name, value) for name, value in request.options.items()}
+    sources = r.source_documents
+    if sources is not None:
+        sources = keyed_sources(sources, r.documents)
     parts = (
         ("rerankit.cache", _KEY_VERSION, provider, model, api_base, r.query, r.documents),
-        (r.source_documents, r.rank_fields, r.top_n, r.instruction, r.max_tokens_per_doc),
+        (sources, r.rank_fields, r.top_n, r.instruction, r.max_tokens_per_doc),
         (r.max_chunks_per_doc, options, None if extra_body is None else dict(extra_body)),
         (bool(drop_params), variant),
     )

@@ -10,6 +10,7 @@ import msgspec
 
 from rerankit._errors import APIError, ResponseValidationError
 from rerankit._events import Monitor
+from rerankit._images import refuse_images
 from rerankit._plan import Plan
 from rerankit._retry import RetryPolicy, is_retryable, retry_delay
 from rerankit._types import RerankRequest, RerankResponse, Usage
@@ -30,8 +31,28 @@ async def call_with_retries(
 ) -> RerankResponse:
     """``impl.rerank``, attempted again after retryable failures, up to ``retries`` times.
 
-    With a ``monitor``, each attempt waits for the rate limit and reports its events.
+    With a ``monitor``, each attempt waits for the rate limit and reports its events. Image
+    documents the model cannot take raise ``UnsupportedParameterError`` before it is sent.
     """
+    _refuse_images(impl, request, ctx)
+    return await _attempts(impl, request, ctx, retries, policy, monitor)
+
+
+def _refuse_images(impl: Provider, request: RerankRequest, ctx: ProviderContext) -> None:
+    """Image documents are dicts, so a request without ``source_documents`` has none."""
+    if request.source_documents is not None:
+        support = impl.capabilities(request.model).images
+        refuse_images(request.documents, support, ctx.provider, ctx.model)
+
+
+async def _attempts(
+    impl: Provider,
+    request: RerankRequest,
+    ctx: ProviderContext,
+    retries: int,
+    policy: RetryPolicy,
+    monitor: Monitor | None,
+) -> RerankResponse:
     if monitor is not None:
         response = await _monitored(impl, request, ctx, retries, policy, monitor)
     else:
@@ -135,6 +156,7 @@ async def run_batches(
     """Every batch of ``plan`` as its own request, at most ``concurrency`` at once (and at most
     what ``shared`` allows across the client). The first batch to fail after its retries fails
     the call: the others are cancelled and its error names the batch."""
+    _refuse_images(impl, request, ctx)
     own = asyncio.Semaphore(concurrency)
     total = len(plan.batches)
     sources = request.source_documents if plan.owners is None else None
@@ -159,7 +181,7 @@ async def run_batches(
         watch = None if monitor is None else monitor(batch, number)
         async with own, shared:
             try:
-                return await call_with_retries(impl, batch, ctx, retries, policy, watch)
+                return await _attempts(impl, batch, ctx, retries, policy, watch)
             except APIError as exc:
                 _name_batch(exc, number, total, plan, start, end)
                 raise

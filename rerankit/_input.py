@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
+from rerankit._images import ImageText, load_image
 from rerankit._offload import in_thread
 from rerankit._sendable import check_text, check_texts, json_problem
 from rerankit._types import Document
@@ -17,6 +18,8 @@ __all__ = [
     "check_positive_int",
     "check_query",
     "check_timeout",
+    "has_images",
+    "image_text",
     "prepare_documents",
     "render",
 ]
@@ -78,7 +81,8 @@ def prepare_documents(
     """Check ``documents``; return them as a list, their texts, and the checked ``rank_fields``.
 
     A string is its own text. A dict is rendered by ``render``; without ``rank_fields`` a dict
-    with a string ``text`` field is ranked on that field (Cohere's convention).
+    with a string ``text`` field is ranked on that field (Cohere's convention). A dict with an
+    ``image`` is an image document (``image_text``); its image is read here (file paths too).
     """
     if type(documents) is list and rank_fields is None and set(map(type, documents)) == _STR:
         check_texts(documents, "documents")
@@ -99,6 +103,9 @@ def prepare_documents(
             check_text(doc, f"documents[{position}]")
             texts.append(doc)
         elif isinstance(doc, dict):
+            if "image" in doc:
+                texts.append(image_text(doc, position))
+                continue
             _check_dict(doc, position)
             texts.append(render(doc, fields, position))
         else:
@@ -116,16 +123,34 @@ def _check_dict(doc: dict[str, Any], position: int) -> None:
         raise ConfigurationError(f"documents[{position}] cannot be sent as JSON: {problem}")
 
 
+def image_text(doc: dict[str, Any], position: int) -> ImageText:
+    """An image document's text as sent: its ``text`` field (a str) or ``""``, carrying its
+    image, read and checked. ``rank_fields`` do not apply: the other fields are not sent."""
+    text = _field_text(doc, "text", position) if "text" in doc else ""
+    if text:
+        check_text(text, f"documents[{position}]['text']")
+    return ImageText(text, load_image(doc["image"], f"documents[{position}]['image']"))
+
+
+def has_images(documents: object) -> bool:
+    """Whether any of ``documents`` is a dict with an ``image`` (to be read and encoded)."""
+    if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)):
+        return False
+    if type(documents) is list and set(map(type, documents)) == _STR:
+        return False
+    return any(isinstance(doc, dict) and "image" in doc for doc in documents)
+
+
 async def aprepare_documents(
     documents: object, rank_fields: object
 ) -> tuple[list[Document], list[str], list[str] | None]:
     """``prepare_documents``, on a worker thread for more than ``DOCUMENTS_INLINE``
-    documents."""
+    documents, or for image documents (files to read, bytes to hash and encode)."""
     if type(documents) is list:
         count = len(documents)
     else:
         count = len(documents) if isinstance(documents, Sequence) else 0
-    if count <= DOCUMENTS_INLINE:
+    if count <= DOCUMENTS_INLINE and not has_images(documents):
         return prepare_documents(documents, rank_fields)
     return await in_thread(prepare_documents, documents, rank_fields)
 

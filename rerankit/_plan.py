@@ -19,6 +19,7 @@ from operator import attrgetter
 import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
+from rerankit._images import ImageText, image_count, request_bytes
 from rerankit._offload import in_thread, run_sized
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankResult
@@ -179,6 +180,9 @@ def _surely_one_request(
     ASCII). False means "count to know", not "too long"."""
     if caps.max_documents is not None and len(texts) > caps.max_documents:
         return False
+    images = caps.images.max_per_request if caps.images is not None else None
+    if images is not None and len(texts) > images and image_count(texts) > images:
+        return False
     doc_limit = caps.max_tokens_per_doc
     if window is not None and (doc_limit is None or window < doc_limit):
         doc_limit = window
@@ -200,8 +204,10 @@ def _surely_one_request(
     total = sum(map(len, texts)) * per_char
     if request is not None and query_most * len(texts) + total > request:
         return False
+    if size is None:
+        return True
     overhead = caps.request_byte_overhead + query_most
-    return size is None or overhead * len(texts) + total <= size
+    return overhead * len(texts) + total + request_bytes(texts) <= size
 
 
 def surely_within(texts: list[str], tokens: int) -> bool:
@@ -225,7 +231,7 @@ def _chunk(
     chunk_texts: list[str] = []
     owners: list[int] = []
     for index, (text, count) in enumerate(zip(texts, tokens, strict=True)):
-        if count <= window:
+        if count <= window or type(text) is ImageText:  # an image document is never split
             pieces = [text]
         else:
             spans = counter.windows(text, window, overlap)[:max_chunks]
@@ -242,11 +248,15 @@ def _batch(
     caps: ModelCapabilities,
     counter: TokenCounter,
 ) -> list[tuple[int, int]]:
-    """Greedy batches in input order within the count, token and byte budgets."""
+    """Greedy batches in input order within the count, image, token and byte budgets (an
+    image counts its bytes as sent)."""
     count = len(texts)
     max_docs = caps.max_documents or count or 1
     token_budget = caps.max_request_tokens
     byte_budget = caps.max_request_bytes
+    max_images = caps.images.max_per_request if caps.images is not None else None
+    if max_images is not None and max_images < max_docs and image_count(texts) > max_images:
+        return _image_batches(query, texts, tokens, caps, counter, max_images)
     if token_budget is None and byte_budget is None:
         return [(start, min(start + max_docs, count)) for start in range(0, count, max_docs)]
     query_tokens = counter.count([query])[0] if token_budget is not None else 0
@@ -255,12 +265,13 @@ def _batch(
     start, used_tokens, used_bytes = 0, 0, 0
     for index, text in enumerate(texts):
         item_tokens = query_tokens + (tokens[index] if tokens is not None else 0)
-        item_bytes = query_bytes + len(text.encode("utf-8")) if byte_budget is not None else 0
+        item_bytes = 0
+        if byte_budget is not None:
+            item_bytes = query_bytes + len(text.encode("utf-8"))
+            if type(text) is ImageText:
+                item_bytes += text.image.wire_bytes
         if byte_budget is not None and item_bytes > byte_budget:
-            raise ConfigurationError(
-                f"document {index} alone is larger than the request budget of "
-                f"{byte_budget:,} bytes; pass max_tokens_per_doc to split it"
-            )
+            raise ConfigurationError(_too_large(index, text, byte_budget))
         full = (
             index - start >= max_docs
             or (token_budget is not None and used_tokens + item_tokens > token_budget)
@@ -273,6 +284,41 @@ def _batch(
         used_bytes += item_bytes
     if count > start:
         batches.append((start, count))
+    return batches
+
+
+def _too_large(index: int, text: str, budget: int) -> str:
+    if type(text) is ImageText:
+        return (
+            f"document {index} with its image ({text.image.wire_bytes:,} bytes as sent) is "
+            f"larger than the request budget of {budget:,} bytes; pass a smaller image"
+        )
+    return (
+        f"document {index} alone is larger than the request budget of {budget:,} bytes; "
+        "pass max_tokens_per_doc to split it"
+    )
+
+
+def _image_batches(
+    query: str,
+    texts: list[str],
+    tokens: list[int] | None,
+    caps: ModelCapabilities,
+    counter: TokenCounter,
+    max_images: int,
+) -> list[tuple[int, int]]:
+    """The batches of ``_batch``, each cut again so it holds at most ``max_images`` images."""
+    free = msgspec.structs.replace(caps, images=None)
+    batches: list[tuple[int, int]] = []
+    for start, end in _batch(query, texts, tokens, free, counter):
+        cut, images = start, 0
+        for index in range(start, end):
+            if type(texts[index]) is ImageText:
+                if images == max_images:
+                    batches.append((cut, index))
+                    cut, images = index, 0
+                images += 1
+        batches.append((cut, end))
     return batches
 
 

@@ -129,8 +129,43 @@ def generate() -> str:
     parts.append("")
     for name, provider in providers.items():
         parts.append(_section(name, provider))
+    parts.append(_images(providers))
     parts.append(_sources(providers))
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _images(providers: dict[str, Provider]) -> str:
+    """The table of the models that take image documents, and in which form."""
+    lines = [
+        "## Image documents",
+        "",
+        'A document may be `{"image": ...}` or `{"text": ..., "image": ...}` for these models '
+        "(see [image documents](index.md#image-documents)); any other model refuses one with "
+        "`UnsupportedParameterError` before a request is sent. *URL*: an http(s) URL, passed on "
+        "as it is; *data*: bytes, a file path or a `data:` URL, sent base64-encoded.",
+        "",
+        "| provider | model | forms | image types | text beside an image | images per request |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, provider in providers.items():
+        for model, caps in provider.model_table().items():
+            images = caps.images
+            if images is None:
+                continue
+            forms = " and ".join(f for f, on in (("URL", images.urls), ("data", images.data)) if on)
+            types = ", ".join(
+                t.removeprefix("image/").upper() for t in sorted(images.media_types or ())
+            )
+            cells = [
+                f"`{name}`",
+                f"`{model}`",
+                forms,
+                types or "any",
+                "yes" if images.with_text else "no",
+                _number(images.max_per_request),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _sources(providers: dict[str, Provider]) -> str:

@@ -71,6 +71,7 @@ def test_public_names_are_pinned() -> None:
         "unregister_provider",
     }
     assert set(rerankit.providers.__all__) == {
+        "ImageInput",
         "ModelCapabilities",
         "Provider",
         "ProviderContext",

@@ -369,6 +369,8 @@ def encoded(**changes: Any) -> bytes:
         ("/v2/rerank", encoded(model="small", query="q" * 700), 413, "for model 'small'"),
         ("/v2/rerank", encoded(documents=["x" * 30_000]), 413, "20000 bytes"),
         ("/v2/rerank", encoded(model="rerank-v4.0-pro"), 404, "model 'rerank-v4.0-pro' not"),
+        ("/v1/rerank", encoded(documents=[{"image": "/etc/hostname"}]), 400, "reads no files"),
+        ("/v1/rerank", encoded(documents=["a", {"image": "/dev/zero"}]), 400, "documents[1]"),
     ],
     ids=[
         "truncated-json",
@@ -394,6 +396,8 @@ def encoded(**changes: Any) -> bytes:
         "body-over-model-limit",
         "body-over-server-limit",
         "unknown-model",
+        "image-file-path",
+        "image-device-path",
     ],
 )
 def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(

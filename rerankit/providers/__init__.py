@@ -7,11 +7,13 @@ Publish one through the ``rerankit.providers`` entry point group; see ``docs/plu
 ``load_provider(name)`` returns its class.
 """
 
+from rerankit._images import ImageInput
 from rerankit._registry import ProviderInfo, load_provider, provider_info
 from rerankit._settings import ProviderSettings
 from rerankit.providers._base import ModelCapabilities, Provider, ProviderContext
 
 __all__ = [
+    "ImageInput",
     "ModelCapabilities",
     "Provider",
     "ProviderContext",

@@ -14,6 +14,7 @@ from rerankit._errors import (
     ResponseValidationError,
     UnsupportedParameterError,
 )
+from rerankit._images import ImageInput
 from rerankit._redact import mask, masked_repr
 from rerankit._sendable import bad_header, json_problem
 from rerankit._types import RerankRequest, RerankResponse, ScoreKind
@@ -47,7 +48,8 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     ``query_tokens * n_docs + sum(doc_tokens)``; ``max_request_bytes``, a budget counted as
     ``sum(request_byte_overhead + bytes(query) + bytes(doc))`` in UTF-8.
     ``listwise`` models score documents against each other, so scores from separate requests
-    are not comparable.
+    are not comparable. ``images`` says how the model takes image documents (``None``: it
+    takes none, and a call with one raises ``UnsupportedParameterError`` before any request).
     """
 
     max_documents: int | None = None
@@ -61,6 +63,7 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     parameters: frozenset[str] = frozenset()
     structured_documents: bool = False
     listwise: bool = False
+    images: ImageInput | None = None
 
     @property
     def has_limits(self) -> bool:
@@ -71,6 +74,7 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
             or self.max_pair_tokens is not None
             or self.max_request_tokens is not None
             or self.max_request_bytes is not None
+            or (self.images is not None and self.images.max_per_request is not None)
         )
 
 

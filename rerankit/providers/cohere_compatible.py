@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rerankit._images import ImageInput, image_of
 from rerankit._types import RerankRequest
 from rerankit.providers._base import OPTIONAL_PARAMETERS, ModelCapabilities, ProviderContext
 from rerankit.providers._rest import RestProvider, RestVendor
@@ -114,6 +115,8 @@ class TogetherAIProvider(RestProvider):
 
 
 _JINA = ModelCapabilities()
+_JINA_M0 = ModelCapabilities(images=ImageInput(with_text=False))
+"""jina-reranker-m0: an image is an http(s) URL or plain base64, one per document."""
 
 
 class JinaAIProvider(RestProvider):
@@ -124,6 +127,8 @@ class JinaAIProvider(RestProvider):
     ``return_documents: false`` is always sent. ``jina-reranker-v3`` and ``jina-reranker-v3.5``
     are listwise (the query and every document in one context window): their scores compare
     only within one request, so a call that would need several requests or chunking is refused.
+    ``jina-reranker-m0`` takes image documents: ``{"image": <URL or plain base64>}``, text or
+    an image in one document; a request with an image sends every document as an object.
     Usage: ``total_tokens``. Score kind is ``unknown``.
     """
 
@@ -137,6 +142,9 @@ class JinaAIProvider(RestProvider):
         "and all candidate documents in one context window",
         "https://huggingface.co/jinaai/jina-reranker-v3.5: listwise, a drop-in upgrade of v3 "
         "with the same interface, up to 131K tokens of context",
+        "https://jina.ai/models/jina-reranker-m0: text and image queries and documents; "
+        "API request schema (docs.jina.ai): a document is {text} or {image}, an image an "
+        "http(s) URL or base64",
     )
     default_requests_per_minute = 500.0
     default_tokens_per_minute = 1_000_000.0
@@ -147,11 +155,25 @@ class JinaAIProvider(RestProvider):
         models={
             "jina-reranker-v3.5": ModelCapabilities(listwise=True),
             "jina-reranker-v3": ModelCapabilities(listwise=True),
-            "jina-reranker-m0": _JINA,
+            "jina-reranker-m0": _JINA_M0,
             "jina-reranker-v2-base-multilingual": _JINA,
             "jina-colbert-v2": _JINA,
         },
     )
+
+    def documents(self, request: RerankRequest) -> list[Any]:
+        documents = super().documents(request)
+        if request.source_documents is None or not any(map(image_of, request.documents)):
+            return documents
+        return [_jina_document(text) for text in request.documents]
+
+
+def _jina_document(text: str) -> dict[str, str]:
+    """A document as Jina's multimodal model takes it: ``{text}`` or ``{image}``."""
+    image = image_of(text)
+    if image is None:
+        return {"text": text}
+    return {"image": image.url if image.url is not None else image.b64}
 
 
 class InfinityProvider(RestProvider):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import msgspec
 
 from rerankit._errors import APIStatusError, ConfigurationError, ResponseValidationError
+from rerankit._images import ImageInput, image_of
 from rerankit._types import RerankRequest, RerankResponse
 from rerankit.providers._base import ModelCapabilities, ProviderContext
 from rerankit.providers._rest import (
@@ -64,6 +65,7 @@ _MODELS: dict[str, ModelCapabilities] = {
         max_query_tokens=8_000,
         max_request_tokens=120_000,
         parameters=_INSTRUCTION,
+        images=ImageInput(data=False, with_text=False, max_per_request=40),
     ),
     "qwen3.7-text-rerank": ModelCapabilities(parameters=_INSTRUCTION),
 }
@@ -120,7 +122,8 @@ class DashScopeProvider(RestProvider):
     ``qwen3-rerank`` and unlisted models) and *native*
     (``/api/v1/services/rerank/text-rerank/text-rerank``; used by ``gte-rerank-v2``,
     ``qwen3-vl-rerank``, whose documents go as ``{"text": ...}`` objects, and
-    ``qwen3.7-text-rerank``).
+    ``qwen3.7-text-rerank``). ``qwen3-vl-rerank`` takes image documents as http(s) URLs
+    (``{"image": url}``, no text beside it), at most 40 images a request.
     The option ``protocol="compatible" | "native"`` overrides the per-model choice.
     ``instruction`` exists only on the native protocol (as ``parameters.instruct``), so a call
     with an instruction and no explicit ``protocol`` uses native; with ``protocol="compatible"``
@@ -146,6 +149,10 @@ class DashScopeProvider(RestProvider):
         "https://www.alibabacloud.com/help/en/model-studio/rerank: qwen3-rerank over the "
         "OpenAI-compatible route {base}/compatible-api/v1/reranks with {model, query, "
         "documents}",
+        "https://www.alibabacloud.com/help/en/model-studio/text-rerank-api: qwen3-vl-rerank "
+        "(Beijing) takes at most 100 text, 40 image or 4 video documents, 8,000 tokens per "
+        "item, 120,000 per request; documents are {text}, {image: URL} or {video: URL} objects "
+        "on the native route",
     )
     vendor = RestVendor(
         route=COMPATIBLE_ROUTE,
@@ -182,7 +189,7 @@ class DashScopeProvider(RestProvider):
             return body
         documents: list[Any] = body["documents"]
         if request.model in _OBJECT_DOCUMENTS:
-            documents = [{"text": text} for text in documents]
+            documents = [_object_document(text) for text in documents]
         parameters: dict[str, Any] = {"return_documents": False}
         if "top_n" in body:
             parameters["top_n"] = body["top_n"]
@@ -225,6 +232,14 @@ class DashScopeProvider(RestProvider):
             usage=usage_from(envelope),
             provider_meta={"protocol": "native" if native else "compatible"},
         )
+
+
+def _object_document(text: str) -> dict[str, str]:
+    """A multimodal model's document: ``{text}``, or ``{image}`` with the image's URL."""
+    image = image_of(text)
+    if image is None or image.url is None:
+        return {"text": text}
+    return {"image": image.url}
 
 
 def _request_id_of(body: str) -> str | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from rerankit._errors import ConfigurationError
+from rerankit._images import ImageInput, image_of
 from rerankit._prepare import missing_key_for_base
 from rerankit.providers._base import ModelCapabilities, ProviderContext
 from rerankit.providers._rest import RestProvider, RestVendor
@@ -25,6 +26,9 @@ RANKING_PREFIX = "ranking/"
 _VERSION_UNDERSCORE = re.compile(r"(?<=\d)_(?=\d)")
 _NIM = ModelCapabilities(score_kind="logit")
 _NIM_8K = ModelCapabilities(max_pair_tokens=8_192, score_kind="logit")
+_PNG_JPEG = ImageInput(urls=False, media_types=frozenset({"image/png", "image/jpeg"}))
+"""NVIDIA's multimodal rerankers: PNG or JPEG bytes as a base64 data URL, beside text or
+alone; URLs and asset ids are refused."""
 
 
 def _split(model: str) -> tuple[bool, str]:
@@ -59,6 +63,16 @@ def path_model(model: str) -> str:
     return body_model(model).replace(".", "_")
 
 
+def _passage(text: str) -> dict[str, str]:
+    """``{text}``, ``{text, image}`` or ``{image}`` (an image alone omits ``text``)."""
+    image = image_of(text)
+    if image is None:
+        return {"text": text}
+    passage = {"text": str(text)} if text else {}
+    passage["image"] = image.data_url
+    return passage
+
+
 class NvidiaNIMProvider(RestProvider):
     """``nvidia_nim/<model>``: NVIDIA NIM rerankers, hosted or self-hosted.
 
@@ -70,9 +84,11 @@ class NvidiaNIMProvider(RestProvider):
     base on the chat host ``integrate.api.nvidia.com`` is ignored. The key is optional
     (self-hosted NIMs need none) but required on NVIDIA's hosted API. The body is
     ``{model, query: {text}, passages: [{text}]}``; dicts are rendered. ``top_n`` is applied by
-    rerankit on both routes (no ``top_k`` is sent). Option ``truncate`` (``"END"`` or
-    ``"NONE"``) is passed through. Scores are raw logits. Usage: ``usage.total_tokens`` when
-    reported.
+    rerankit on both routes (no ``top_k`` is sent). The multimodal models
+    (``llama-nemotron-rerank-vl-1b-v2``, ``Nemotron-3.5-Rerank-8B-BF16``) take image documents:
+    PNG or JPEG bytes, sent as a ``data:`` URL in the passage's ``image``. Option ``truncate``
+    (``"END"`` or ``"NONE"``) is passed through. Scores are raw logits. Usage:
+    ``usage.total_tokens`` when reported.
     """
 
     name = "nvidia_nim"
@@ -88,6 +104,10 @@ class NvidiaNIMProvider(RestProvider):
         "pair unless NIM_PIPELINE_MAX_SEQ_LEN is raised",
         "https://docs.nvidia.com/nim/nemo-retriever/text-reranking/1.4.0/support-matrix.html: "
         "nv-rerankqa-mistral-4b-v3, 512 tokens",
+        "https://docs.nvidia.com/nim/nemo-retriever/reranking/2.4/use-the-api-openai.html: VLM "
+        "reranking requests: a passage has text, image or both (an image alone omits text); "
+        "images are base64 data URLs of PNG or JPEG bytes; asset ids and other encodings are "
+        "rejected; up to 512 passages",
     )
     vendor = RestVendor(
         route="/v1/ranking",
@@ -102,9 +122,11 @@ class NvidiaNIMProvider(RestProvider):
         models={
             "nvidia/llama-nemotron-rerank-1b-v2": _NIM_8K,
             "nvidia/llama-nemotron-rerank-500m-v2": _NIM_8K,
-            "nvidia/llama-nemotron-rerank-vl-1b-v2": _NIM_8K,
+            "nvidia/llama-nemotron-rerank-vl-1b-v2": ModelCapabilities(
+                max_pair_tokens=8_192, score_kind="logit", images=_PNG_JPEG
+            ),
             "nvidia/Nemotron-3.5-Rerank-8B-BF16": ModelCapabilities(
-                max_pair_tokens=10_240, score_kind="logit"
+                max_pair_tokens=10_240, score_kind="logit", images=_PNG_JPEG
             ),
             "nvidia/llama-3.2-nv-rerankqa-1b-v2": _NIM_8K,
             "nvidia/llama-3.2-nemoretriever-500m-rerank-v2": _NIM_8K,
@@ -138,7 +160,9 @@ class NvidiaNIMProvider(RestProvider):
         return f"{base}/v1/retrieval/{path_model(request.model)}/reranking"
 
     def documents(self, request: RerankRequest) -> list[Any]:
-        return [{"text": text} for text in request.documents]
+        if request.source_documents is None:
+            return [{"text": text} for text in request.documents]
+        return [_passage(text) for text in request.documents]
 
     def body(self, request: RerankRequest, ctx: ProviderContext) -> dict[str, Any]:
         body = super().body(request, ctx)

@@ -84,6 +84,9 @@ class RerankCall(msgspec.Struct):
     max_tokens_per_doc: int | None
 
 
+REMOTE_IMAGES = ("http://", "https://", "data:")
+"""The image forms a server takes from its callers (never a path on the server's disk)."""
+
 _v1 = msgspec.json.Decoder(_V1Request)
 _v2 = msgspec.json.Decoder(_V2Request)
 
@@ -91,6 +94,7 @@ _v2 = msgspec.json.Decoder(_V2Request)
 def decode_v1(body: bytes) -> RerankCall:
     """A v1 (or Jina-style) request body; ``RequestError`` 400 with the reason if invalid."""
     request = _decode(_v1, body)
+    _check_remote_images(request.documents)
     return RerankCall(
         "1",
         request.model,
@@ -122,6 +126,19 @@ def decode_v2(body: bytes) -> RerankCall:
         None,
         request.max_tokens_per_doc,
     )
+
+
+def _check_remote_images(documents: list[str | dict[str, Any]]) -> None:
+    """A caller's image is an http(s) URL or a ``data:`` URL: the server reads no files."""
+    for position, doc in enumerate(documents):
+        if type(doc) is dict and "image" in doc:
+            image = doc["image"]
+            if not isinstance(image, str) or not image.startswith(REMOTE_IMAGES):
+                raise RequestError(
+                    400,
+                    f"invalid request: documents[{position}].image must be an http(s) URL or "
+                    "a data: URL; this server reads no files",
+                )
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:

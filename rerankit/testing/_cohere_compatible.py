@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rerankit.testing._cohere import V1_FIELDS
+from rerankit.testing._images import image_words, plain_base64
 from rerankit.testing._server import ReceivedRequest
 from rerankit.testing._table import COHERE_FIELDS, CohereShapedFake
 
@@ -79,13 +80,36 @@ class TogetherFake(CohereShapedFake):
 
 
 class JinaFake(CohereShapedFake):
-    """Jina AI's ``/v1/rerank``: strings or ``{text}`` objects; documents are echoed unless
-    ``return_documents`` is false; answers ``{model, usage: {total_tokens}, results}``."""
+    """Jina AI's ``/v1/rerank``: strings or ``{text}`` objects, and ``{image}`` objects for
+    ``image_models`` (an http(s) URL or plain base64, alone in its object); documents are echoed
+    unless ``return_documents`` is false; answers ``{model, usage: {total_tokens}, results}``.
+    An image scores on its URL, or on its bytes read as Latin-1."""
 
     paths = ("/v1/rerank",)
     fields = COHERE_FIELDS
     document_kinds = "text_objects"
     return_documents_default = True
+    image_models = frozenset({"jina-reranker-m0"})
+
+    def _kind_ok(self, doc: Any) -> bool:
+        if isinstance(doc, dict) and set(doc) == {"image"}:
+            return isinstance(doc["image"], str)
+        return super()._kind_ok(doc)
+
+    def check(self, body: Any, request: ReceivedRequest) -> None:
+        images = [d for d in body["documents"] if isinstance(d, dict) and "image" in d]
+        self.require(
+            not images or body["model"] in self.image_models,
+            f"model {body['model']} does not take images",
+        )
+
+    def text(self, doc: Any, body: Any) -> str:
+        if isinstance(doc, dict) and "image" in doc:
+            image: str = doc["image"]
+            if image.startswith(("http://", "https://")):
+                return image
+            return image_words(plain_base64(image, "documents[].image"))
+        return super().text(doc, body)
 
     def envelope(self, body: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
         return {"model": body["model"], "usage": {"total_tokens": self.tokens(body)}}

@@ -36,6 +36,7 @@ class DashScopeFake(FakeVendor):
     instruct_models = frozenset({"qwen3-rerank", "qwen3-vl-rerank", "qwen3.7-text-rerank"})
     object_document_models = frozenset({"qwen3-vl-rerank"})
     max_documents = 500
+    max_images = 40
     id_prefix = "req-"
 
     def error(self, status: int, message: str) -> Reply:
@@ -68,6 +69,8 @@ class DashScopeFake(FakeVendor):
         self.require(len(docs) <= self.max_documents, f"at most {self.max_documents} documents")
         objects = request.path == NATIVE_PATH and model in self.object_document_models
         texts = [self._text(doc, objects) for doc in docs]
+        images = sum(isinstance(doc, dict) and "image" in doc for doc in docs)
+        self.require(images <= self.max_images, f"at most {self.max_images} image documents")
         top_n = options.get("top_n")
         self.require(top_n is None or (type(top_n) is int and top_n >= 1), "top_n must be >= 1")
         flag = options.get("return_documents")
@@ -76,9 +79,15 @@ class DashScopeFake(FakeVendor):
 
     @staticmethod
     def _text(doc: Any, objects: bool) -> str:
+        """A document as scored; a multimodal model's ``{image}`` (an http(s) URL, alone in its
+        object) scores on its URL."""
         if objects:
-            if isinstance(doc, dict) and isinstance(doc.get("text"), str) and len(doc) == 1:
-                return str(doc["text"])
+            if isinstance(doc, dict) and len(doc) == 1:
+                value = doc.get("text", doc.get("image"))
+                if "text" in doc and isinstance(value, str):
+                    return value
+                if isinstance(value, str) and value.startswith(("http://", "https://")):
+                    return value
             raise BadRequest("documents must be objects with text, image or video")
         if isinstance(doc, str):
             return doc

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from rerankit.testing._images import image_words, png_jpeg_data_url
 from rerankit.testing._server import ReceivedRequest, Reply
 from rerankit.testing._table import COHERE_FIELDS, TableFake
 from rerankit.testing._vendor import FakeVendor, fake_logit, fake_pair_tokens, fake_tokens
@@ -352,6 +353,9 @@ class NvidiaNIMFake(FakeVendor):
     """
 
     _FIELDS = frozenset({"model", "query", "passages", "truncate", "top_k"})
+    image_models = frozenset(
+        {"nvidia/llama-nemotron-rerank-vl-1b-v2", "nvidia/Nemotron-3.5-Rerank-8B-BF16"}
+    )
     error_status = 422
     error_key = "detail"
 
@@ -385,14 +389,29 @@ class NvidiaNIMFake(FakeVendor):
         )
         passages = body.get("passages")
         self.require(
-            isinstance(passages, list)
-            and bool(passages)
-            and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in passages),
-            "passages must be a non-empty list of {text}",
+            isinstance(passages, list) and 0 < len(passages) <= 512,
+            "passages must be a list of 1 to 512 passages",
         )
         self.require(body.get("truncate") in (None, "NONE", "END"), "truncate must be NONE or END")
         top_k = body.get("top_k")
-        return query["text"], [p["text"] for p in passages], top_k
+        return query["text"], [self._passage(p, model) for p in passages], top_k
+
+    def _passage(self, passage: Any, model: str) -> str:
+        """A passage's text as scored: ``{text}``, or for ``image_models`` ``{image}`` (a PNG or
+        JPEG data URL, scored on its bytes read as Latin-1) with or without a non-empty text."""
+        self.require(isinstance(passage, dict), "each passage must be an object")
+        self.require_known(passage, frozenset({"text", "image"}))
+        text = passage.get("text")
+        if "image" not in passage:
+            self.require(isinstance(text, str), "each passage must have text or image")
+            return str(text)
+        self.require(model in self.image_models, f"model {model} does not take images")
+        self.require(
+            text is None or (isinstance(text, str) and bool(text)),
+            "an image-only passage omits text (no empty string)",
+        )
+        data = png_jpeg_data_url(passage["image"], "passage image")
+        return (text or "") + " " + image_words(data)
 
     def answer(
         self, scores: list[float], top_n: int | None, body: Any, request: ReceivedRequest
@@ -400,6 +419,6 @@ class NvidiaNIMFake(FakeVendor):
         rankings = [{"index": i, "logit": fake_logit(s)} for i, s in self.ranked(scores, top_n)]
         answer: dict[str, Any] = {"rankings": rankings}
         if self.usage:
-            texts = [p["text"] for p in body["passages"]]
+            texts = [p.get("text", "") for p in body["passages"]]
             answer["usage"] = {"total_tokens": fake_pair_tokens(body["query"]["text"], texts)}
         return answer
