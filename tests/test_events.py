@@ -107,9 +107,7 @@ async def test_requests_per_minute_make_callers_wait(server: FakeServer) -> None
         settings={"requests_per_minute": 60},  # one per second
     ) as client:
         start = time.perf_counter()
-        await asyncio.gather(
-            *(client.rerank("cohere/rerank-v3.5", QUERY, DOCS) for _ in range(61))
-        )
+        await asyncio.gather(*(client.rerank("cohere/rerank-v3.5", QUERY, DOCS) for _ in range(61)))
         elapsed = time.perf_counter() - start
     assert len(server.received) == 61
     # The burst of 60 passes; the last call waits for the bucket's refill, a second less the
