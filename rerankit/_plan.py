@@ -33,6 +33,7 @@ __all__ = [
     "finalize_results",
     "plan_requests",
     "sort_key",
+    "surely_one_request",
 ]
 
 MAX_BYTES_PER_CHAR = 4
@@ -87,7 +88,7 @@ def plan_requests(
     ``window`` (the caller's ``max_tokens_per_doc``, when the provider cannot apply it) narrows
     the model's own window; ``max_chunks_per_doc`` keeps only each document's first chunks.
     """
-    if _surely_one_request(query, texts, caps, window):
+    if surely_one_request(query, texts, caps, window):
         return None  # the common case, decided without counting anything
     window = _window(query, caps, counter, window, model)
     doc_tokens = _doc_tokens(texts, counter, window, caps)
@@ -118,7 +119,7 @@ async def aplan_requests(
 ) -> Plan | None:
     """``plan_requests``, on a worker thread when counting or chunking the texts can take
     more than a few milliseconds (the common one-request case is decided inline)."""
-    if _surely_one_request(query, texts, caps, window):
+    if surely_one_request(query, texts, caps, window):
         return None
     work = len(query) + sum(map(len, texts))
     limit = ESTIMATOR_INLINE_CHARS if type(counter) is TokenEstimator else COUNTER_INLINE_CHARS
@@ -171,7 +172,7 @@ def _doc_tokens(
     return counter.count(texts)
 
 
-def _surely_one_request(
+def surely_one_request(
     query: str, texts: list[str], caps: ModelCapabilities, window: int | None
 ) -> bool:
     """Whether one request of ``texts`` as they are keeps every limit, judged from their

@@ -10,7 +10,7 @@ still maps the provider name to the same class.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rerankit._cost import PriceEntry, PriceTable, default_prices
 from rerankit._dispatch import resolve_model
@@ -19,6 +19,9 @@ from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
 from rerankit.providers._base import Provider
+
+if TYPE_CHECKING:
+    from rerankit._call import CallSettings
 
 __all__ = ["Target", "Targets"]
 
@@ -36,6 +39,7 @@ class Target:
         "cls",
         "impl",
         "model",
+        "overrides",
         "price",
         "provider",
         "retries",
@@ -72,26 +76,24 @@ class Target:
         self.price = price
         self.watched = watched
         """Whether hooks or a rate limit may apply (else only debug logging can watch)."""
+        self.overrides = settings.capabilities if settings is not None else None
+        """The client's capability overrides for the provider (``providers={...}``)."""
 
-    def api_key(self, kwargs: Mapping[str, Any]) -> str | None:
-        """A call's key: its ``api_key``, else the client's for the provider, else the
-        environment's; ``ConfigurationError`` when the provider needs one and there is none."""
-        if not kwargs and self._key:
-            return self._key
-        return api_key(kwargs, self.settings, self.cls, self.provider)
-
-    def api_base(self, kwargs: Mapping[str, Any]) -> str | None:
-        """A call's base URL: its ``api_base``, else the client's, the environment's or the
-        provider's default."""
-        if not kwargs and self._base:
-            return self._base
-        return api_base(kwargs, self.settings, self.cls, self.provider)
-
-    def headers(self, extra: Mapping[str, str] | None) -> Mapping[str, str] | None:
-        """A call's extra HTTP headers: the client's for the provider, then the call's own."""
-        if extra is None:
-            return self._headers
-        return merged_headers(self.settings, extra)
+    def endpoint(
+        self, call: CallSettings
+    ) -> tuple[str | None, str | None, Mapping[str, str] | None]:
+        """A call's key, base URL and extra headers: the call's own, else the client's for the
+        provider, else the environment's (key, base) or the provider's default (base).
+        ``ConfigurationError`` when the provider needs a key or base and there is none."""
+        key: str | None = self._key
+        if call.api_key or not key:
+            key = api_key(call.credentials(), self.settings, self.cls, self.provider)
+        base: str | None = self._base
+        if call.api_base or call.base_url or not base:
+            base = api_base(call.credentials(), self.settings, self.cls, self.provider)
+        if call.extra_headers is None:
+            return key, base, self._headers
+        return key, base, merged_headers(self.settings, call.extra_headers)
 
 
 class Targets:
