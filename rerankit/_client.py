@@ -295,9 +295,9 @@ class AsyncClient:
         drop = self._drop_params if settings.drop_params is None else settings.drop_params
         job = prepare(call, target, request, drop, self._get_transport)
         counter = settings.tokenizer or self._tokenizer
-        key = None
-        if self._cache is not None:
-            key, cached = await cache_lookup(self._cache, job, counter)
+        cache, key = self._cache, None
+        if cache is not None:
+            key, cached = await cache_lookup(cache, job, counter)
             if cached is not None:
                 return cached
         emulation = native_parameters(job)
@@ -305,8 +305,8 @@ class AsyncClient:
         answer = await execute(job, batches, self._runner)
         response = await merge_and_finalise(job, batches, answer)
         add_cost(response, job, batches)
-        if key is not None and self._cache is not None:
-            await store(self._cache, key, response)
+        if cache is not None and key is not None:
+            await store(cache, key, response)
         return response
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -36,6 +37,9 @@ from rerankit._tokens import TokenCounter
 from rerankit._types import Document, RerankRequest, RerankResponse, RerankResult
 from rerankit.providers._base import ModelCapabilities, ProviderContext
 
+if TYPE_CHECKING:
+    from rerankit._http import Transport
+
 __all__ = [
     "Emulation",
     "Prepared",
@@ -59,14 +63,8 @@ class Prepared(msgspec.Struct, gc=False):
     ctx: ProviderContext
     caps: ModelCapabilities
     settings: CallSettings
-
-    @property
-    def docs(self) -> list[Document]:
-        """The documents as the caller passed them (results are back-filled from them)."""
-        request = self.request
-        if request.source_documents is None:
-            return request.documents  # type: ignore[return-value]
-        return request.source_documents
+    docs: list[Document]
+    """The documents as the caller passed them (results are back-filled from them)."""
 
 
 class Emulation(msgspec.Struct, frozen=True, gc=False):
@@ -112,7 +110,7 @@ def prepare(
     target: Target,
     request: RerankRequest,
     drop: bool,
-    transport: Callable[[], object],
+    transport: Callable[[], Transport],
 ) -> Prepared:
     """The provider's options (checked against the provider) and its context: key, base URL,
     timeout and headers (call > client settings > environment > default)."""
@@ -121,22 +119,12 @@ def prepare(
         request.options = provider_options(
             call.options, target.cls, target.provider, target.settings, drop
         )
-    key, base, headers = target.endpoint(settings)
-    ctx = ProviderContext(
-        provider=target.provider,
-        model=target.model,
-        api_key=key,
-        api_base=base,
-        timeout=target.timeout if settings.timeout is msgspec.UNSET else settings.timeout,
-        extra_body=settings.extra_body,
-        extra_headers=headers,
-        drop_params=drop,
-        transport=transport,  # type: ignore[arg-type]
-    )
+    ctx = target.context(settings, drop, transport)
     caps = target.impl.capabilities(target.model)
     if target.overrides:
         caps = msgspec.structs.replace(caps, **target.overrides)
-    return Prepared(target, request, ctx, caps, settings)
+    docs = request.documents if request.source_documents is None else request.source_documents
+    return Prepared(target, request, ctx, caps, settings, docs)  # type: ignore[arg-type]
 
 
 async def cache_lookup(

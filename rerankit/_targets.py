@@ -9,19 +9,22 @@ still maps the provider name to the same class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+import msgspec
+
+from rerankit._call import NO_SETTINGS, CallSettings
 from rerankit._cost import PriceEntry, PriceTable, default_prices
 from rerankit._dispatch import resolve_model
 from rerankit._prepare import api_base, api_key, merged_headers
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
-from rerankit.providers._base import Provider
+from rerankit.providers._base import Provider, ProviderContext
 
 if TYPE_CHECKING:
-    from rerankit._call import CallSettings
+    from rerankit._http import Transport
 
 __all__ = ["Target", "Targets"]
 
@@ -34,6 +37,7 @@ class Target:
 
     __slots__ = (
         "_base",
+        "_context",
         "_headers",
         "_key",
         "cls",
@@ -66,6 +70,7 @@ class Target:
             api_base({}, settings, cls, provider) if settings and settings.api_base else None
         )
         self._headers = settings.extra_headers or None if settings is not None else None
+        self._context: ProviderContext | None = None
         self.provider = provider
         self.model = model
         self.cls = cls
@@ -79,21 +84,43 @@ class Target:
         self.overrides = settings.capabilities if settings is not None else None
         """The client's capability overrides for the provider (``providers={...}``)."""
 
-    def endpoint(
-        self, call: CallSettings
-    ) -> tuple[str | None, str | None, Mapping[str, str] | None]:
-        """A call's key, base URL and extra headers: the call's own, else the client's for the
-        provider, else the environment's (key, base) or the provider's default (base).
-        ``ConfigurationError`` when the provider needs a key or base and there is none."""
+    def context(
+        self, call: CallSettings, drop: bool, transport: Callable[[], Transport]
+    ) -> ProviderContext:
+        """The provider's context for a call: key, base URL, timeout and headers from the call,
+        else the client's settings for the provider, else the environment (key, base) or the
+        provider's default (base). A call that sets none of them gets one shared value, once
+        the client's settings give both key and base. ``ConfigurationError`` when the
+        provider needs a key or base and there is none."""
+        shared = self._context
+        if call is NO_SETTINGS and shared is not None and shared.drop_params is drop:
+            return shared
         key: str | None = self._key
         if call.api_key or not key:
             key = api_key(call.credentials(), self.settings, self.cls, self.provider)
         base: str | None = self._base
         if call.api_base or call.base_url or not base:
             base = api_base(call.credentials(), self.settings, self.cls, self.provider)
-        if call.extra_headers is None:
-            return key, base, self._headers
-        return key, base, merged_headers(self.settings, call.extra_headers)
+        ctx = ProviderContext(
+            provider=self.provider,
+            model=self.model,
+            api_key=key,
+            api_base=base,
+            timeout=self.timeout if call.timeout is msgspec.UNSET else call.timeout,
+            extra_body=call.extra_body,
+            extra_headers=self.headers(call.extra_headers),
+            drop_params=drop,
+            transport=transport,
+        )
+        if call is NO_SETTINGS and self._key and self._base:
+            self._context = ctx
+        return ctx
+
+    def headers(self, extra: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        """A call's extra HTTP headers: the client's for the provider, then the call's own."""
+        if extra is None:
+            return self._headers
+        return merged_headers(self.settings, extra)
 
 
 class Targets:
