@@ -1,5 +1,5 @@
-"""One rerank call as a value: the caller's arguments, checked for shape and turned once into a
-``Call``, with its call settings apart from its provider options."""
+"""One rerank call as a value: ``rerank``'s arguments turned once into a ``Call``, its call
+settings (checked) apart from its provider options."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ __all__ = [
     "Call",
     "CallSettings",
     "call_settings",
-    "check_retries",
 ]
 
 NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
@@ -77,9 +76,9 @@ none of them."""
 
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):
-    """One ``rerank`` call for one model: what the caller asked, as one value. Scalars are
-    checked; the query and documents are checked by the "check input" stage. A fallback is the
-    same call for another model (``for_fallback``)."""
+    """One ``rerank`` call for one model: what the caller asked, as one value. Its settings are
+    checked; the query, documents and the other arguments are checked by the "check input"
+    stage. A fallback is the same call for another model (``for_fallback``)."""
 
     model: str
     provider: str | None
@@ -158,7 +157,7 @@ def _checked(
     if "timeout" in found:
         found["timeout"] = check_timeout(found["timeout"])
     if "max_retries" in found:
-        found["max_retries"] = check_retries("max_retries", found["max_retries"])
+        found["max_retries"] = _check_retries("max_retries", found["max_retries"])
     if "tokenizer" in found:
         found["tokenizer"] = check_tokenizer(found["tokenizer"])
     if "batch_concurrency" in found:
@@ -174,7 +173,7 @@ def _checked(
     )
 
 
-def check_retries(name: str, value: object) -> int:
+def _check_retries(name: str, value: object) -> int:
     """A number of retries: an int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"{name} must be an int >= 0, got {value!r}")
@@ -183,7 +182,7 @@ def check_retries(name: str, value: object) -> int:
 
 def _num_retries(num_retries: object, max_retries: object) -> int:
     """LiteLLM's ``num_retries``, which must agree with ``max_retries`` when both are given."""
-    value = check_retries("num_retries", num_retries)
+    value = _check_retries("num_retries", num_retries)
     if max_retries is not None and max_retries != value:
         raise ConfigurationError(
             f"num_retries={value!r} and max_retries={max_retries!r} disagree; "

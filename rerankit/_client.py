@@ -18,7 +18,7 @@ from rerankit._fallback import ClientFallbacks, Fallback, FallbackSpec, falls_ba
 from rerankit._input import check_positive_int, check_timeout
 from rerankit._lifetimes import PerLoop, running_loop
 from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
-from rerankit._prepare import check_instruction, check_tokenizer
+from rerankit._prepare import check_tokenizer
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, settings_map
 from rerankit._stages import (
@@ -243,24 +243,19 @@ class AsyncClient:
             query=query,
             documents=documents,
             rank_fields=rank_fields,
-            top_n=None if top_n is None else check_positive_int("top_n", top_n),
+            top_n=top_n,
             return_documents=bool(return_documents),
-            instruction=None if instruction is None else check_instruction(instruction),
-            max_tokens_per_doc=None
-            if max_tokens_per_doc is None
-            else check_positive_int("max_tokens_per_doc", max_tokens_per_doc),
-            max_chunks_per_doc=None
-            if max_chunks_per_doc is None
-            else check_positive_int("max_chunks_per_doc", max_chunks_per_doc),
+            instruction=instruction,
+            max_tokens_per_doc=max_tokens_per_doc,
+            max_chunks_per_doc=max_chunks_per_doc,
             settings=settings,
             options=provider_options,
         )
-        if fallbacks is None and not self._fallbacks.chains:
-            return await self._rerank_one(call)
-        chain = self._fallbacks.chain(call.model, call.provider, fallbacks)
-        if not chain:
-            return await self._rerank_one(call)
-        return await self._with_fallbacks(call, chain)
+        if fallbacks is not None or self._fallbacks.chains:
+            chain = self._fallbacks.chain(call.model, call.provider, fallbacks)
+            if chain:
+                return await self._with_fallbacks(call, chain)
+        return await self._rerank_one(call)
 
     async def _with_fallbacks(self, call: Call, chain: Sequence[Fallback]) -> RerankResponse:
         """``call``, then each fallback in turn while the failures are ones that move on."""

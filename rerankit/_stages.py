@@ -20,7 +20,7 @@ from rerankit._cache import ResponseCache, acache_key, lookup
 from rerankit._call import Call, CallSettings
 from rerankit._events import Watchers
 from rerankit._execute import call_with_retries, run_batches, sum_usage
-from rerankit._input import DOCUMENTS_INLINE, check_query, prepare_documents
+from rerankit._input import DOCUMENTS_INLINE, check_positive_int, check_query, prepare_documents
 from rerankit._offload import in_thread, run_sized
 from rerankit._plan import (
     RESULTS_INLINE,
@@ -30,7 +30,7 @@ from rerankit._plan import (
     finalize_results,
     surely_one_request,
 )
-from rerankit._prepare import client_side_chunking, provider_options
+from rerankit._prepare import check_instruction, client_side_chunking, provider_options
 from rerankit._retry import RetryPolicy
 from rerankit._targets import Target
 from rerankit._tokens import TokenCounter
@@ -63,7 +63,7 @@ class Prepared(msgspec.Struct, gc=False):
     ctx: ProviderContext
     caps: ModelCapabilities
     settings: CallSettings
-    docs: list[Document]
+    docs: Sequence[Document]
     """The documents as the caller passed them (results are back-filled from them)."""
 
 
@@ -81,8 +81,8 @@ logger = logging.getLogger("rerankit")
 
 
 async def check_input(call: Call, target: Target) -> RerankRequest:
-    """The request to ``target``'s model: the query and documents checked (on a worker thread
-    for many documents), ``top_n`` cut to the number of documents, the native parameters."""
+    """The request to ``target``'s model: the query, documents (on a worker thread when there
+    are many), ``top_n`` (cut to the number of documents) and native parameters, checked."""
     query = check_query(call.query)
     documents = call.documents
     sized = type(documents) is list or isinstance(documents, Sequence)
@@ -90,19 +90,27 @@ async def check_input(call: Call, target: Target) -> RerankRequest:
         docs, texts, fields = prepare_documents(documents, call.rank_fields)
     else:
         docs, texts, fields = await in_thread(prepare_documents, documents, call.rank_fields)
-    top_n = call.top_n
-    return RerankRequest(
+    request = RerankRequest(
         model=target.model,
         query=query,
         documents=texts,
-        top_n=top_n if top_n is None or top_n <= len(docs) else len(docs),
         return_documents=call.return_documents,
         rank_fields=fields,
         source_documents=None if texts is docs else docs,
-        max_chunks_per_doc=call.max_chunks_per_doc,
-        max_tokens_per_doc=call.max_tokens_per_doc,
-        instruction=call.instruction,
     )
+    if call.top_n is not None:
+        request.top_n = min(check_positive_int("top_n", call.top_n) or 1, len(docs))
+    if call.instruction is not None:
+        request.instruction = check_instruction(call.instruction)
+    if call.max_tokens_per_doc is not None:
+        request.max_tokens_per_doc = check_positive_int(
+            "max_tokens_per_doc", call.max_tokens_per_doc
+        )
+    if call.max_chunks_per_doc is not None:
+        request.max_chunks_per_doc = check_positive_int(
+            "max_chunks_per_doc", call.max_chunks_per_doc
+        )
+    return request
 
 
 def prepare(
@@ -124,7 +132,7 @@ def prepare(
     if target.overrides:
         caps = msgspec.structs.replace(caps, **target.overrides)
     docs = request.documents if request.source_documents is None else request.source_documents
-    return Prepared(target, request, ctx, caps, settings, docs)  # type: ignore[arg-type]
+    return Prepared(target, request, ctx, caps, settings, docs)
 
 
 async def cache_lookup(
