@@ -8,12 +8,10 @@ from typing import Any
 import msgspec
 
 from rerankit._errors import ConfigurationError
-from rerankit._offload import in_thread
 from rerankit._sendable import check_text, check_texts, json_problem
 from rerankit._types import Document
 
 __all__ = [
-    "aprepare_documents",
     "check_positive_int",
     "check_query",
     "check_timeout",
@@ -25,8 +23,9 @@ _json = msgspec.json.Encoder()
 _STR = {str}
 
 DOCUMENTS_INLINE = 4_096
-"""Documents prepared inline: a string costs ~20 ns, a dict ~0.2 µs (its ``text`` field) to
-~1 µs (two ``rank_fields``), so ~4 ms at most; more are prepared on a worker thread."""
+"""Documents the "check input" stage prepares inline: a string costs ~20 ns, a dict ~0.2 µs
+(its ``text`` field) to ~1 µs (two ``rank_fields``), so ~4 ms at most; more are prepared on a
+worker thread."""
 
 
 def check_query(query: object) -> str:
@@ -114,20 +113,6 @@ def _check_dict(doc: dict[str, Any], position: int) -> None:
     problem = json_problem(doc)
     if problem is not None:
         raise ConfigurationError(f"documents[{position}] cannot be sent as JSON: {problem}")
-
-
-async def aprepare_documents(
-    documents: object, rank_fields: object
-) -> tuple[list[Document], list[str], list[str] | None]:
-    """``prepare_documents``, on a worker thread for more than ``DOCUMENTS_INLINE``
-    documents."""
-    if type(documents) is list:
-        count = len(documents)
-    else:
-        count = len(documents) if isinstance(documents, Sequence) else 0
-    if count <= DOCUMENTS_INLINE:
-        return prepare_documents(documents, rank_fields)
-    return await in_thread(prepare_documents, documents, rank_fields)
 
 
 def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) -> str:

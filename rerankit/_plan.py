@@ -6,8 +6,8 @@ maps each batch's answer back to the caller's documents, a document scoring as i
 ``finalize_results`` validates, sorts (descending score, ties by ascending index), cuts to
 ``top_n`` and back-fills the caller's documents, once, for every provider.
 
-Their ``a``-prefixed twins (``aplan_requests``, ``acollect_batches``, ``afinalize_results``)
-run them inline for small inputs and on a worker thread for large ones (``_offload``).
+``aplan_requests`` runs the planner inline for small inputs and on a worker thread for large
+ones (``_offload``); the call's stages (``_stages``) do the same for the other two.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from operator import attrgetter
 import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
-from rerankit._offload import in_thread, run_sized
+from rerankit._offload import run_sized
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankResult
 from rerankit.providers._base import ModelCapabilities
 
 __all__ = [
     "Plan",
-    "acollect_batches",
-    "afinalize_results",
     "aplan_requests",
     "collect_batches",
     "finalize_results",
@@ -318,19 +316,6 @@ def collect_batches(
     return merged if owners is None else list(best.values())
 
 
-async def acollect_batches(
-    plan: Plan,
-    answers: Sequence[Sequence[RerankResult]],
-    *,
-    provider: str,
-    model: str,
-) -> list[RerankResult]:
-    """``collect_batches``, on a worker thread for more than ``RESULTS_INLINE`` items."""
-    if len(plan.texts) <= RESULTS_INLINE:
-        return collect_batches(plan, answers, provider=provider, model=model)
-    return await in_thread(collect_batches, plan, answers, provider=provider, model=model)
-
-
 def sort_key(result: RerankResult) -> tuple[float, int]:
     """Descending score, then ascending index."""
     return (-result.relevance_score, result.index)
@@ -374,42 +359,6 @@ def finalize_results(
         for result in ranked:
             result.document = None
     return ranked
-
-
-async def afinalize_results(
-    results: Sequence[RerankResult],
-    documents: Sequence[Document],
-    *,
-    top_n: int | None,
-    return_documents: bool,
-    provider: str,
-    model: str,
-    expect_all: bool = False,
-    texts_only: bool = False,
-) -> list[RerankResult]:
-    """``finalize_results``, on a worker thread for more than ``RESULTS_INLINE`` results."""
-    if len(results) <= RESULTS_INLINE:
-        return finalize_results(
-            results,
-            documents,
-            top_n=top_n,
-            return_documents=return_documents,
-            provider=provider,
-            model=model,
-            expect_all=expect_all,
-            texts_only=texts_only,
-        )
-    return await in_thread(
-        finalize_results,
-        results,
-        documents,
-        top_n=top_n,
-        return_documents=return_documents,
-        provider=provider,
-        model=model,
-        expect_all=expect_all,
-        texts_only=texts_only,
-    )
 
 
 _index = attrgetter("index")
