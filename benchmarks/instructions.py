@@ -62,7 +62,9 @@ async def _own_work(client_name: str, calls: int) -> None:
 
     import rerankit
 
-    client = rerankit.AsyncClient(providers={"cohere": {"api_key": "k" * 20, "api_base": "x"}})
+    client = rerankit.AsyncClient(
+        providers={"cohere": {"api_key": "k" * 20, "api_base": "http://stub"}}
+    )
     client._transport = stub_transport(answer)
     for _ in range(WARMUP + calls):
         await client.rerank(f"cohere/{MODEL}", QUERY, DOCS)

@@ -5,36 +5,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from asyncio import _get_running_loop
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from rerankit._cache import ResponseCache, acache_key, lookup, store
+from rerankit._cache import ResponseCache, store
+from rerankit._call import NO_OPTIONS, NO_SETTINGS, NOT_GIVEN, Call, call_settings
 from rerankit._check import ModelCheck, check_target, provider_argument
 from rerankit._cost import PricesSpec, PriceTable, resolve_prices
 from rerankit._errors import APIError, ConfigurationError, RerankitError
-from rerankit._events import EventHook, Watchers, call_tags
-from rerankit._execute import call_with_retries, run_batches, sum_usage
-from rerankit._fallback import ClientFallbacks, FallbackSpec, falls_back
-from rerankit._input import aprepare_documents, check_positive_int, check_query, check_timeout
+from rerankit._events import EventHook, Watchers
+from rerankit._fallback import ClientFallbacks, Fallback, FallbackSpec, falls_back
+from rerankit._input import check_positive_int, check_timeout
 from rerankit._lifetimes import PerLoop, running_loop
 from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
-from rerankit._plan import acollect_batches, afinalize_results, aplan_requests
-from rerankit._prepare import (
-    check_extra_body,
-    check_instruction,
-    check_tokenizer,
-    client_side_chunking,
-    split_options,
-)
+from rerankit._prepare import check_tokenizer
 from rerankit._quota import QuotaBackend
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings, settings_map
+from rerankit._stages import (
+    Runner,
+    add_cost,
+    cache_lookup,
+    check_input,
+    execute,
+    merge_and_finalise,
+    native_parameters,
+    plan,
+    prepare,
+)
 from rerankit._targets import Targets
 from rerankit._tokens import TokenCounter, TokenEstimator
-from rerankit._types import Document, RerankRequest, RerankResponse
-from rerankit.providers._base import ProviderContext
+from rerankit._types import Document, RerankResponse
 
 if TYPE_CHECKING:
     import aiohttp
@@ -51,15 +53,14 @@ DEFAULT_TIMEOUT = 60.0
 _ESTIMATOR = TokenEstimator()
 
 
-def _take_num_retries(kwargs: dict[str, Any], num_retries: object) -> None:
-    """LiteLLM's ``num_retries`` as ``max_retries`` in a call's ``kwargs``."""
-    if isinstance(num_retries, bool) or not isinstance(num_retries, int) or num_retries < 0:
-        raise ConfigurationError(f"num_retries must be an int >= 0, got {num_retries!r}")
-    if kwargs.setdefault("max_retries", num_retries) != num_retries:
+def _provider(provider: str | None, custom_llm_provider: str) -> str:
+    """The provider argument when LiteLLM's ``custom_llm_provider`` is given."""
+    if provider is not None and provider != custom_llm_provider:
         raise ConfigurationError(
-            f"num_retries={num_retries!r} and max_retries={kwargs['max_retries']!r} disagree; "
-            "num_retries is LiteLLM's name for max_retries: pass one of them"
+            f"provider={provider!r} and custom_llm_provider={custom_llm_provider!r} "
+            "disagree; pass only provider="
         )
+    return custom_llm_provider
 
 
 class AsyncClient:
@@ -125,6 +126,9 @@ class AsyncClient:
         self._shared_batches = PerLoop(lambda: asyncio.Semaphore(self._max_batches))
         self._fallbacks = ClientFallbacks(fallbacks)
         self._watchers = Watchers(hooks, quota)
+        self._runner = Runner(
+            self._retry_policy, self._watchers, self._per_call_batches, self._shared_batches.get
+        )
         self._prices = None if prices is None else resolve_prices(prices)
         if cache is not None and not isinstance(cache, ResponseCache):
             raise ConfigurationError(
@@ -191,6 +195,7 @@ class AsyncClient:
         metadata: Mapping[str, Any] | list[str] | None = None,
         user: str | None = None,
         num_retries: int | None = None,
+        options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> RerankResponse:
         """Rank ``documents`` by relevance to ``query`` with ``model``.
@@ -217,266 +222,92 @@ class AsyncClient:
                 sent); a list goes to the provider as its per-document ``metadata`` option.
             user: your end user's id, handed to hooks in every ``RerankEvent`` (never sent).
             num_retries: LiteLLM's name for ``max_retries``.
-            **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
-                the provider's own options (e.g. ``api_version`` for Cohere), and LiteLLM's
-                logging arguments, which are accepted and ignored (``litellm_call_id``...;
-                see ``docs/migrating.md``).
+            options: the provider's own options (e.g. ``{"api_version": 1}`` for Cohere), even
+                one named like a call setting; a name may not also be given in ``**kwargs``.
+            **kwargs: the call settings ``api_key``, ``api_base`` (or ``base_url``),
+                ``timeout``, ``max_retries``, ``tokenizer`` and ``batch_concurrency``; any other
+                name is a provider option, except LiteLLM's logging arguments, which are
+                accepted and ignored (``litellm_call_id``...; see ``docs/migrating.md``).
 
         Returns:
             A ``RerankResponse`` whose results are sorted by descending relevance;
             ``provider``/``model`` name the model that answered, ``fallback_from`` the ones
             that failed before it.
         """
-        running_loop()  # rerankit runs on asyncio: a clear error under trio
-        if isinstance(metadata, list):  # a provider's per-document option (contextual)
-            kwargs["metadata"], metadata = metadata, None
-        tags = call_tags(metadata, user)
-        if num_retries is not None:
-            _take_num_retries(kwargs, num_retries)
-        chain = self._fallbacks.chain(model, provider or custom_llm_provider, fallbacks)
+        if _get_running_loop() is None:
+            running_loop()  # rerankit runs on asyncio: a clear error under trio
+        given = (options, extra_body, extra_headers, drop_params, metadata, user, num_retries)
+        if kwargs or given != NOT_GIVEN:
+            settings, provider_options = call_settings(kwargs, *given)
+        else:
+            settings, provider_options = NO_SETTINGS, NO_OPTIONS
+        call = Call(
+            model=model,
+            provider=provider
+            if custom_llm_provider is None
+            else _provider(provider, custom_llm_provider),
+            query=query,
+            documents=documents,
+            rank_fields=rank_fields,
+            top_n=top_n,
+            return_documents=bool(return_documents),
+            instruction=instruction,
+            max_tokens_per_doc=max_tokens_per_doc,
+            max_chunks_per_doc=max_chunks_per_doc,
+            settings=settings,
+            options=provider_options,
+        )
+        if fallbacks is not None or self._fallbacks.chains:
+            chain = self._fallbacks.chain(call.model, call.provider, fallbacks)
+            if chain:
+                return await self._with_fallbacks(call, chain)
+        return await self._rerank_one(call)
+
+    async def _with_fallbacks(self, call: Call, chain: Sequence[Fallback]) -> RerankResponse:
+        """``call``, then each fallback in turn while the failures are ones that move on."""
         try:
-            return await self._rerank_one(
-                model,
-                query,
-                documents,
-                custom_llm_provider,
-                top_n,
-                rank_fields,
-                return_documents,
-                max_chunks_per_doc,
-                max_tokens_per_doc,
-                provider,
-                instruction,
-                extra_body,
-                extra_headers,
-                drop_params,
-                kwargs,
-                tags,
-            )
+            return await self._rerank_one(call)
         except APIError as exc:
-            if not chain or not falls_back(exc):
+            if not falls_back(exc):
                 raise
             error = exc
-        failed = [model if provider is None else f"{provider}/{model}"]
-        for target in chain:
-            logger.warning("%s failed (%s); falling back to %s", failed[-1], error, target.model)
+        failed = [call.label]
+        for fallback in chain:
+            logger.warning("%s failed (%s); falling back to %s", failed[-1], error, fallback.model)
             try:
-                response = await self._rerank_one(
-                    target.model,
-                    query,
-                    documents,
-                    None,
-                    top_n,
-                    rank_fields,
-                    return_documents,
-                    max_chunks_per_doc,
-                    max_tokens_per_doc,
-                    None,
-                    instruction,
-                    None,
-                    None,
-                    True,
-                    dict(target.options),
-                    tags,
-                )
+                response = await self._rerank_one(call.for_fallback(fallback))
             except APIError as exc:
                 if not falls_back(exc):
                     raise
-                failed.append(target.model)
+                failed.append(fallback.model)
                 error = exc
                 continue
             response.fallback_from = failed
             return response
         raise error
 
-    async def _rerank_one(
-        self,
-        model: str,
-        query: str,
-        documents: Sequence[Document],
-        custom_llm_provider: str | None,
-        top_n: int | None,
-        rank_fields: list[str] | None,
-        return_documents: bool,
-        max_chunks_per_doc: int | None,
-        max_tokens_per_doc: int | None,
-        provider: str | None,
-        instruction: str | None,
-        extra_body: Mapping[str, Any] | None,
-        extra_headers: Mapping[str, str] | None,
-        drop_params: bool | None,
-        kwargs: dict[str, Any],
-        tags: Mapping[str, Any] | None,
-    ) -> RerankResponse:
-        """One model, no fallbacks: plan, call (with retries), merge."""
-        if custom_llm_provider is not None:
-            if provider is not None and provider != custom_llm_provider:
-                raise ConfigurationError(
-                    f"provider={provider!r} and custom_llm_provider={custom_llm_provider!r} "
-                    "disagree; pass only provider="
-                )
-            provider = custom_llm_provider
-        target = self._targets.get(model, provider)
-        provider_name, model_name, cls = target.provider, target.model, target.cls
-        query = check_query(query)
-        docs, texts, fields = await aprepare_documents(documents, rank_fields)
-        if top_n is not None:
-            top_n = check_positive_int("top_n", top_n)
-        if not docs:
-            return RerankResponse(results=[], model=model_name, provider=provider_name)
-        if top_n is not None and top_n > len(docs):
-            top_n = len(docs)
-        drop = self._drop_params if drop_params is None else bool(drop_params)
-        impl, settings = target.impl, target.settings
-        caps = impl.capabilities(model_name)
-        if settings is not None and settings.capabilities:
-            caps = msgspec.structs.replace(caps, **settings.capabilities)
-        request = RerankRequest(
-            model=model_name,
-            query=query,
-            documents=texts,
-            top_n=top_n,
-            return_documents=bool(return_documents),
-            rank_fields=fields,
-            source_documents=None if texts is docs else docs,
-        )
-        if kwargs or (settings is not None and settings.options):
-            request.options = split_options(kwargs, cls, provider_name, settings, drop)
-        if max_chunks_per_doc is not None:
-            request.max_chunks_per_doc = check_positive_int(
-                "max_chunks_per_doc", max_chunks_per_doc
-            )
-        if max_tokens_per_doc is not None:
-            request.max_tokens_per_doc = check_positive_int(
-                "max_tokens_per_doc", max_tokens_per_doc
-            )
-        if instruction is not None:
-            request.instruction = check_instruction(instruction)
-        if extra_body is not None:
-            extra_body = check_extra_body(extra_body)
-        ctx = ProviderContext(
-            provider=provider_name,
-            model=model_name,
-            api_key=target.api_key(kwargs),
-            api_base=target.api_base(kwargs),
-            timeout=check_timeout(kwargs["timeout"]) if "timeout" in kwargs else target.timeout,
-            extra_body=extra_body,
-            extra_headers=target.headers(extra_headers),
-            drop_params=drop,
-            transport=self._get_transport,
-        )
-        key = None
-        if self._cache is not None:
-            variant = (
-                type(self._counter(kwargs)).__name__,
-                settings.capabilities if settings else None,
-            )
-            key = await acache_key(
-                provider_name,
-                model_name,
-                request,
-                api_base=ctx.api_base,
-                extra_body=extra_body,
-                drop_params=drop,
-                variant=variant,
-            )
-            cached = await lookup(self._cache, key)
+    async def _rerank_one(self, call: Call) -> RerankResponse:
+        """One model, no fallbacks: the stages of "How a call flows" (docs/architecture.md)."""
+        target = self._targets.get(call.model, call.provider)  # resolve
+        request = await check_input(call, target)
+        if not request.documents:
+            return RerankResponse(results=[], model=target.model, provider=target.provider)
+        settings = call.settings
+        drop = self._drop_params if settings.drop_params is None else settings.drop_params
+        job = prepare(call, target, request, drop, self._get_transport)
+        counter = settings.tokenizer or self._tokenizer
+        cache, key = self._cache, None
+        if cache is not None:
+            key, cached = await cache_lookup(cache, job, counter)
             if cached is not None:
-                cached.results = await afinalize_results(
-                    cached.results,
-                    docs,
-                    top_n=top_n,
-                    return_documents=request.return_documents,
-                    provider=provider_name,
-                    model=model_name,
-                    texts_only=texts is docs,
-                )
                 return cached
-        if (
-            request.instruction is not None
-            or request.max_tokens_per_doc
-            or request.max_chunks_per_doc
-        ):
-            native = impl.native_parameters(request, ctx)
-            if request.instruction is not None and "instruction" not in native:
-                ctx.unsupported("instruction")
-                request.instruction = None
-            window, max_chunks = client_side_chunking(request, native)
-        else:
-            window = max_chunks = None
-        plan = None
-        if caps.has_limits or window is not None:
-            if request.max_chunks_per_doc is not None:  # the provider chunks on its side
-                caps = msgspec.structs.replace(caps, max_tokens_per_doc=None)
-            plan = await aplan_requests(
-                query,
-                texts,
-                caps,
-                self._counter(kwargs) if kwargs else self._tokenizer,
-                window=window,
-                max_chunks_per_doc=max_chunks,
-                model=model_name,
-            )
-        retries = self._retries(kwargs, target.retries) if kwargs else target.retries
-        watch = (
-            self._watchers.for_call(cls, settings, ctx, tags)
-            if target.watched or logger.isEnabledFor(logging.DEBUG)
-            else None
-        )
-        if plan is None:
-            monitor = None if watch is None else watch(request, None)
-            response = await call_with_retries(
-                impl, request, ctx, retries, self._retry_policy, monitor
-            )
-            results = response.results
-            expect_all = False
-        else:
-            answers = await run_batches(
-                impl,
-                request,
-                ctx,
-                plan,
-                retries=retries,
-                policy=self._retry_policy,
-                concurrency=self._batch_concurrency(kwargs),
-                shared=self._batch_slots(),
-                top_n=None if plan.chunked else top_n,
-                monitor=watch,
-            )
-            expect_all = plan.chunked or top_n is None
-            results = await acollect_batches(
-                plan,
-                [answer.results for answer in answers],
-                provider=provider_name,
-                model=model_name,
-            )
-            response = answers[0]
-            response.usage = sum_usage([answer.usage for answer in answers])
-            if len(answers) > 1:
-                response.provider_meta = {
-                    **response.provider_meta,
-                    "batches": len(answers),
-                    "request_ids": [answer.id for answer in answers],
-                }
-        response.results = await afinalize_results(
-            results,
-            docs,
-            top_n=top_n,
-            return_documents=request.return_documents,
-            provider=provider_name,
-            model=model_name,
-            expect_all=expect_all,
-            texts_only=texts is docs,
-        )
-        response.model = model_name
-        response.provider = provider_name
-        if response.score_kind == "unknown":
-            response.score_kind = caps.score_kind
-        if target.price is not None:
-            sizes = len(texts) if plan is None else [end - start for start, end in plan.batches]
-            response.cost = target.price.cost(response.usage, sizes)
-        if key is not None and self._cache is not None:
-            await store(self._cache, key, response)
+        emulation = native_parameters(job)
+        batches = await plan(job, emulation, counter)
+        answer = await execute(job, batches, self._runner)
+        response = await merge_and_finalise(job, batches, answer)
+        add_cost(response, job, batches)
+        if cache is not None and key is not None:
+            await store(cache, key, response)
         return response
 
     @property
@@ -543,26 +374,6 @@ class AsyncClient:
             return await self.rerank(model, job.query, job.documents, top_n=cut, **arguments)
 
         return await run_many(parsed, call, limit, on_progress)
-
-    def _counter(self, kwargs: Mapping[str, Any]) -> TokenCounter:
-        tokenizer = kwargs.get("tokenizer")
-        return check_tokenizer(tokenizer) or self._tokenizer
-
-    def _batch_concurrency(self, kwargs: Mapping[str, Any]) -> int:
-        value = kwargs.get("batch_concurrency")
-        return check_positive_int("batch_concurrency", value) or self._per_call_batches
-
-    def _batch_slots(self) -> asyncio.Semaphore:
-        return self._shared_batches.get()
-
-    @staticmethod
-    def _retries(kwargs: Mapping[str, Any], default: int) -> int:
-        if "max_retries" not in kwargs:
-            return default
-        value = kwargs["max_retries"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
-        return value
 
 
 async def _close_default(client: AsyncClient) -> None:

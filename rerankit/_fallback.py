@@ -81,13 +81,14 @@ class ClientFallbacks:
     """A client's fallback chains: per model, or ``"*"`` for every model."""
 
     def __init__(self, spec: object) -> None:
-        self._chains = parse_client_fallbacks(spec)
+        self.chains = parse_client_fallbacks(spec)
+        """The chain of each model string (``"*"``: of every model)."""
 
     def chain(self, model: str, provider: str | None, override: object) -> tuple[Fallback, ...]:
         """The chain for one call: the call's own ``override`` if given, else the client's."""
         if override is not None:
             return parse_chain(override)
-        if not self._chains:
+        if not self.chains:
             return ()
         named = model if provider is None else f"{provider}/{model}"
-        return self._chains.get(named, self._chains.get("*", ()))
+        return self.chains.get(named, self.chains.get("*", ()))

@@ -9,12 +9,10 @@ import msgspec
 
 from rerankit._errors import ConfigurationError
 from rerankit._images import ImageText, load_image
-from rerankit._offload import in_thread
 from rerankit._sendable import check_text, check_texts, json_problem
 from rerankit._types import Document
 
 __all__ = [
-    "aprepare_documents",
     "check_positive_int",
     "check_query",
     "check_timeout",
@@ -28,8 +26,9 @@ _json = msgspec.json.Encoder()
 _STR = {str}
 
 DOCUMENTS_INLINE = 4_096
-"""Documents prepared inline: a string costs ~20 ns, a dict ~0.2 µs (its ``text`` field) to
-~1 µs (two ``rank_fields``), so ~4 ms at most; more are prepared on a worker thread."""
+"""Documents the "check input" stage prepares inline: a string costs ~20 ns, a dict ~0.2 µs
+(its ``text`` field) to ~1 µs (two ``rank_fields``), so ~4 ms at most; more are prepared on a
+worker thread."""
 
 
 def check_query(query: object) -> str:
@@ -139,20 +138,6 @@ def has_images(documents: object) -> bool:
     if type(documents) is list and set(map(type, documents)) == _STR:
         return False
     return any(isinstance(doc, dict) and "image" in doc for doc in documents)
-
-
-async def aprepare_documents(
-    documents: object, rank_fields: object
-) -> tuple[list[Document], list[str], list[str] | None]:
-    """``prepare_documents``, on a worker thread for more than ``DOCUMENTS_INLINE``
-    documents, or for image documents (files to read, bytes to hash and encode)."""
-    if type(documents) is list:
-        count = len(documents)
-    else:
-        count = len(documents) if isinstance(documents, Sequence) else 0
-    if count <= DOCUMENTS_INLINE and not has_images(documents):
-        return prepare_documents(documents, rank_fields)
-    return await in_thread(prepare_documents, documents, rank_fields)
 
 
 def render(doc: dict[str, Any], rank_fields: list[str] | None, position: int) -> str:

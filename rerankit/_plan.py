@@ -6,8 +6,8 @@ maps each batch's answer back to the caller's documents, a document scoring as i
 ``finalize_results`` validates, sorts (descending score, ties by ascending index), cuts to
 ``top_n`` and back-fills the caller's documents, once, for every provider.
 
-Their ``a``-prefixed twins (``aplan_requests``, ``acollect_batches``, ``afinalize_results``)
-run them inline for small inputs and on a worker thread for large ones (``_offload``).
+``aplan_requests`` runs the planner inline for small inputs and on a worker thread for large
+ones (``_offload``); the call's stages (``_stages``) do the same for the other two.
 """
 
 from __future__ import annotations
@@ -20,20 +20,19 @@ import msgspec
 
 from rerankit._errors import ConfigurationError, ResponseValidationError
 from rerankit._images import ImageText, image_count, request_bytes
-from rerankit._offload import in_thread, run_sized
+from rerankit._offload import run_sized
 from rerankit._tokens import TokenCounter, TokenEstimator
 from rerankit._types import Document, RerankResult
 from rerankit.providers._base import ModelCapabilities
 
 __all__ = [
     "Plan",
-    "acollect_batches",
-    "afinalize_results",
     "aplan_requests",
     "collect_batches",
     "finalize_results",
     "plan_requests",
     "sort_key",
+    "surely_one_request",
 ]
 
 MAX_BYTES_PER_CHAR = 4
@@ -88,7 +87,7 @@ def plan_requests(
     ``window`` (the caller's ``max_tokens_per_doc``, when the provider cannot apply it) narrows
     the model's own window; ``max_chunks_per_doc`` keeps only each document's first chunks.
     """
-    if _surely_one_request(query, texts, caps, window):
+    if surely_one_request(query, texts, caps, window):
         return None  # the common case, decided without counting anything
     window = _window(query, caps, counter, window, model)
     doc_tokens = _doc_tokens(texts, counter, window, caps)
@@ -119,7 +118,7 @@ async def aplan_requests(
 ) -> Plan | None:
     """``plan_requests``, on a worker thread when counting or chunking the texts can take
     more than a few milliseconds (the common one-request case is decided inline)."""
-    if _surely_one_request(query, texts, caps, window):
+    if surely_one_request(query, texts, caps, window):
         return None
     work = len(query) + sum(map(len, texts))
     limit = ESTIMATOR_INLINE_CHARS if type(counter) is TokenEstimator else COUNTER_INLINE_CHARS
@@ -172,7 +171,7 @@ def _doc_tokens(
     return counter.count(texts)
 
 
-def _surely_one_request(
+def surely_one_request(
     query: str, texts: list[str], caps: ModelCapabilities, window: int | None
 ) -> bool:
     """Whether one request of ``texts`` as they are keeps every limit, judged from their
@@ -363,19 +362,6 @@ def collect_batches(
     return merged if owners is None else list(best.values())
 
 
-async def acollect_batches(
-    plan: Plan,
-    answers: Sequence[Sequence[RerankResult]],
-    *,
-    provider: str,
-    model: str,
-) -> list[RerankResult]:
-    """``collect_batches``, on a worker thread for more than ``RESULTS_INLINE`` items."""
-    if len(plan.texts) <= RESULTS_INLINE:
-        return collect_batches(plan, answers, provider=provider, model=model)
-    return await in_thread(collect_batches, plan, answers, provider=provider, model=model)
-
-
 def sort_key(result: RerankResult) -> tuple[float, int]:
     """Descending score, then ascending index."""
     return (-result.relevance_score, result.index)
@@ -419,42 +405,6 @@ def finalize_results(
         for result in ranked:
             result.document = None
     return ranked
-
-
-async def afinalize_results(
-    results: Sequence[RerankResult],
-    documents: Sequence[Document],
-    *,
-    top_n: int | None,
-    return_documents: bool,
-    provider: str,
-    model: str,
-    expect_all: bool = False,
-    texts_only: bool = False,
-) -> list[RerankResult]:
-    """``finalize_results``, on a worker thread for more than ``RESULTS_INLINE`` results."""
-    if len(results) <= RESULTS_INLINE:
-        return finalize_results(
-            results,
-            documents,
-            top_n=top_n,
-            return_documents=return_documents,
-            provider=provider,
-            model=model,
-            expect_all=expect_all,
-            texts_only=texts_only,
-        )
-    return await in_thread(
-        finalize_results,
-        results,
-        documents,
-        top_n=top_n,
-        return_documents=return_documents,
-        provider=provider,
-        model=model,
-        expect_all=expect_all,
-        texts_only=texts_only,
-    )
 
 
 _index = attrgetter("index")

@@ -37,6 +37,7 @@ __all__ = [
     "merged_headers",
     "missing_key_for_base",
     "missing_message",
+    "provider_options",
     "split_options",
 ]
 
@@ -92,17 +93,35 @@ def check_tokenizer(tokenizer: object) -> TokenCounter | None:
 
 
 def split_options(
-    kwargs: dict[str, Any],
+    kwargs: Mapping[str, Any],
     cls: type[Provider],
     provider: str,
     settings: ProviderSettings | None,
     drop: bool,
 ) -> dict[str, Any]:
-    """The provider's own options from ``kwargs``; anything else unknown raises or is dropped."""
+    """The provider's own options among keyword arguments that mix them with call settings
+    (``CALL_OPTIONS``) and LiteLLM's ignored arguments; see ``provider_options``."""
+    given = {
+        key: value
+        for key, value in kwargs.items()
+        if key not in CALL_OPTIONS and key not in LITELLM_IGNORED
+    }
+    return provider_options(given, cls, provider, settings, drop, stacklevel=5)
+
+
+def provider_options(
+    given: Mapping[str, Any],
+    cls: type[Provider],
+    provider: str,
+    settings: ProviderSettings | None,
+    drop: bool,
+    *,
+    stacklevel: int = 6,
+) -> dict[str, Any]:
+    """The client's options for the provider, then the call's (``given``); one the provider
+    does not take raises, or is dropped with a warning (at ``rerank``'s caller) when ``drop``."""
     options: dict[str, Any] = dict(settings.options) if settings and settings.options else {}
-    for key, value in kwargs.items():
-        if key in CALL_OPTIONS or key in LITELLM_IGNORED:
-            continue
+    for key, value in given.items():
         if key in cls.options:
             options[key] = value
             continue
@@ -112,7 +131,7 @@ def split_options(
         )
         if not drop:
             raise ConfigurationError(message + "; pass drop_params=True to drop it")
-        warnings.warn(f"{message}; dropped it (drop_params=True)", RerankitWarning, 4)
+        warnings.warn(f"{message}; dropped it (drop_params=True)", RerankitWarning, stacklevel)
     return options
 
 

@@ -9,16 +9,22 @@ still maps the provider name to the same class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
+import msgspec
+
+from rerankit._call import NO_SETTINGS, CallSettings
 from rerankit._cost import PriceEntry, PriceTable, default_prices
 from rerankit._dispatch import resolve_model
 from rerankit._prepare import api_base, api_key, merged_headers
 from rerankit._registry import load_provider
 from rerankit._retry import RetryPolicy
 from rerankit._settings import ProviderSettings
-from rerankit.providers._base import Provider
+from rerankit.providers._base import Provider, ProviderContext
+
+if TYPE_CHECKING:
+    from rerankit._http import Transport
 
 __all__ = ["Target", "Targets"]
 
@@ -31,11 +37,13 @@ class Target:
 
     __slots__ = (
         "_base",
+        "_context",
         "_headers",
         "_key",
         "cls",
         "impl",
         "model",
+        "overrides",
         "price",
         "provider",
         "retries",
@@ -62,6 +70,7 @@ class Target:
             api_base({}, settings, cls, provider) if settings and settings.api_base else None
         )
         self._headers = settings.extra_headers or None if settings is not None else None
+        self._context: ProviderContext | None = None
         self.provider = provider
         self.model = model
         self.cls = cls
@@ -72,20 +81,40 @@ class Target:
         self.price = price
         self.watched = watched
         """Whether hooks or a rate limit may apply (else only debug logging can watch)."""
+        self.overrides = settings.capabilities if settings is not None else None
+        """The client's capability overrides for the provider (``providers={...}``)."""
 
-    def api_key(self, kwargs: Mapping[str, Any]) -> str | None:
-        """A call's key: its ``api_key``, else the client's for the provider, else the
-        environment's; ``ConfigurationError`` when the provider needs one and there is none."""
-        if not kwargs and self._key:
-            return self._key
-        return api_key(kwargs, self.settings, self.cls, self.provider)
-
-    def api_base(self, kwargs: Mapping[str, Any]) -> str | None:
-        """A call's base URL: its ``api_base``, else the client's, the environment's or the
-        provider's default."""
-        if not kwargs and self._base:
-            return self._base
-        return api_base(kwargs, self.settings, self.cls, self.provider)
+    def context(
+        self, call: CallSettings, drop: bool, transport: Callable[[], Transport]
+    ) -> ProviderContext:
+        """The provider's context for a call: key, base URL, timeout and headers from the call,
+        else the client's settings for the provider, else the environment (key, base) or the
+        provider's default (base). A call that sets none of them gets one shared value, once
+        the client's settings give both key and base. ``ConfigurationError`` when the
+        provider needs a key or base and there is none."""
+        shared = self._context
+        if call is NO_SETTINGS and shared is not None and shared.drop_params is drop:
+            return shared
+        key: str | None = self._key
+        if call.api_key or not key:
+            key = api_key(call.credentials(), self.settings, self.cls, self.provider)
+        base: str | None = self._base
+        if call.api_base or call.base_url or not base:
+            base = api_base(call.credentials(), self.settings, self.cls, self.provider)
+        ctx = ProviderContext(
+            provider=self.provider,
+            model=self.model,
+            api_key=key,
+            api_base=base,
+            timeout=self.timeout if call.timeout is msgspec.UNSET else call.timeout,
+            extra_body=call.extra_body,
+            extra_headers=self.headers(call.extra_headers),
+            drop_params=drop,
+            transport=transport,
+        )
+        if call is NO_SETTINGS and self._key and self._base:
+            self._context = ctx
+        return ctx
 
     def headers(self, extra: Mapping[str, str] | None) -> Mapping[str, str] | None:
         """A call's extra HTTP headers: the client's for the provider, then the call's own."""

@@ -216,6 +216,7 @@ _ARGUMENTS = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::rerankit.RerankitWarning")  # drop_params=True warns
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(arguments=st.dictionaries(st.sampled_from(_ARGUMENTS), _VALUES, min_size=1, max_size=2))
 def test_any_argument_value_fails_as_a_rerankit_error(

@@ -18,16 +18,19 @@ from hypothesis import strategies as st
 import rerankit
 from rerankit import RerankRequest, RerankResponse, RerankResult
 from rerankit._cache import ENTRY_INLINE_BYTES, KEY_INLINE_CHARS, lookup, store
+from rerankit._call import Call
 from rerankit._http import HTTPResponse
 from rerankit._input import DOCUMENTS_INLINE
 from rerankit._offload import run_sized
 from rerankit._plan import (
     COUNTER_INLINE_CHARS,
     RESULTS_INLINE,
-    afinalize_results,
     aplan_requests,
     plan_requests,
 )
+from rerankit._retry import RetryPolicy
+from rerankit._stages import check_input, merge_and_finalise, prepare
+from rerankit._targets import Targets
 from rerankit._tokens import HFTokenizer, TokenEstimator
 from rerankit.providers import ModelCapabilities, Provider, ProviderContext
 from rerankit.providers._rest import ANSWER_INLINE_BYTES
@@ -223,12 +226,18 @@ async def test_large_rankings_are_finalized_off_the_loop() -> None:
     def ranking(count: int) -> list[RerankResult]:
         return [RerankResult(index=i, relevance_score=i / count) for i in range(count)]
 
-    for count, inline in ((10, True), (RESULTS_INLINE + 1, False)):
-        results, docs = ranking(count), ["d"] * count
-        work = afinalize_results(
-            results, docs, top_n=None, return_documents=True, provider="p", model="m"
-        )
-        assert await finishes_first(work) is inline
+    rerankit.register_provider("instant", Instant)
+    targets = Targets({}, timeout=None, policy=RetryPolicy(), prices=None, hooked=False)
+    try:
+        for count, inline in ((10, True), (RESULTS_INLINE + 1, False)):
+            call = Call(model="instant/m", provider=None, query="q", documents=["d"] * count)
+            target = targets.get(call.model, None)
+            request = await check_input(call, target)
+            job = prepare(call, target, request, False, lambda: None)  # type: ignore[arg-type,return-value]
+            answer = RerankResponse(results=ranking(count))
+            assert await finishes_first(merge_and_finalise(job, None, answer)) is inline
+    finally:
+        rerankit.unregister_provider("instant")
 
 
 class Instant(Provider):

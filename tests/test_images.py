@@ -22,7 +22,7 @@ from rerankit import (
 )
 from rerankit._cache import cache_key
 from rerankit._images import ImageInput, ImageText, image_of, load_image
-from rerankit._input import aprepare_documents, prepare_documents
+from rerankit._input import prepare_documents
 from rerankit._plan import plan_requests
 from rerankit._tokens import TokenEstimator
 from rerankit._types import RerankRequest
@@ -119,7 +119,10 @@ def test_image_forms_are_read_as_bytes_or_kept_as_urls(cat_file: Path) -> None:
     assert copy.image.digest == images[0].digest
 
 
-async def test_files_are_read_off_the_event_loop(tmp_path: Path) -> None:
+async def test_files_are_read_off_the_event_loop(
+    tmp_path: Path, jina: tuple[FakeServer, dict[str, Any]]
+) -> None:
+    server, providers = jina
     readers: list[int] = []
 
     class Recorded(os.PathLike[str]):
@@ -129,8 +132,10 @@ async def test_files_are_read_off_the_event_loop(tmp_path: Path) -> None:
             path.write_bytes(CAT)
             return str(path)
 
-    _, texts, _ = await aprepare_documents([{"image": Recorded()}], None)
-    assert image_of(texts[0]) is not None
+    async with AsyncClient(providers=providers) as client:
+        response = await client.rerank(M0, "cat", [{"image": Recorded()}])
+    assert server.received[0].json()["documents"] == [{"image": base64.b64encode(CAT).decode()}]
+    assert [r.index for r in response.results] == [0]
     assert readers
     assert threading.get_ident() not in readers
 

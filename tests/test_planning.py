@@ -350,12 +350,12 @@ def test_skipping_the_count_never_changes_the_plan(
     """When lengths alone say one request fits, counting would have said so too."""
     import rerankit._plan as planning
 
-    if not planning._surely_one_request(query, texts, caps, window):
+    if not planning.surely_one_request(query, texts, caps, window):
         return
-    fast = planning._surely_one_request
+    fast = planning.surely_one_request
     try:
-        planning._surely_one_request = lambda *args: False  # type: ignore[assignment]
+        planning.surely_one_request = lambda *args: False  # type: ignore[assignment]
         counted = plan_requests(query, texts, caps, ESTIMATOR, window=window)
     finally:
-        planning._surely_one_request = fast  # type: ignore[assignment]
+        planning.surely_one_request = fast  # type: ignore[assignment]
     assert counted is None

@@ -128,6 +128,7 @@ class Client:
         metadata: Mapping[str, Any] | list[str] | None = None,
         user: str | None = None,
         num_retries: int | None = None,
+        options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> RerankResponse:
         """Rank ``documents`` by relevance to ``query`` with ``model``.
@@ -154,10 +155,12 @@ class Client:
                 sent); a list goes to the provider as its per-document ``metadata`` option.
             user: your end user's id, handed to hooks in every ``RerankEvent`` (never sent).
             num_retries: LiteLLM's name for ``max_retries``.
-            **kwargs: ``api_key``, ``api_base`` (or ``base_url``), ``timeout``, ``max_retries``,
-                the provider's own options (e.g. ``api_version`` for Cohere), and LiteLLM's
-                logging arguments, which are accepted and ignored (``litellm_call_id``...;
-                see ``docs/migrating.md``).
+            options: the provider's own options (e.g. ``{"api_version": 1}`` for Cohere), even
+                one named like a call setting; a name may not also be given in ``**kwargs``.
+            **kwargs: the call settings ``api_key``, ``api_base`` (or ``base_url``),
+                ``timeout``, ``max_retries``, ``tokenizer`` and ``batch_concurrency``; any other
+                name is a provider option, except LiteLLM's logging arguments, which are
+                accepted and ignored (``litellm_call_id``...; see ``docs/migrating.md``).
 
         Returns:
             A ``RerankResponse`` whose results are sorted by descending relevance;
@@ -184,6 +187,7 @@ class Client:
             metadata=metadata,
             user=user,
             num_retries=num_retries,
+            options=options,
             **kwargs,
         )
 
