@@ -76,6 +76,21 @@ def add_parser(commands: Any) -> None:
         default=8,
         help="jobs in flight at once (default: 8); with --ray, per actor",
     )
+    _add_ray_arguments(parser)
+    parser.add_argument(
+        "--documents",
+        action="store_true",
+        help="include each result's document in the output (default: index and score only)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on standard error (default: when it is a terminal)",
+    )
+
+
+def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray",
         metavar="ADDRESS",
@@ -90,17 +105,6 @@ def add_parser(commands: Any) -> None:
         type=positive_int,
         default=None,
         help="with --ray: this many actors (default: as many as Ray's autoscaling gives)",
-    )
-    parser.add_argument(
-        "--documents",
-        action="store_true",
-        help="include each result's document in the output (default: index and score only)",
-    )
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar on standard error (default: when it is a terminal)",
     )
 
 

@@ -55,6 +55,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--limit", type=positive_int, metavar="N", help="evaluate only the first N queries"
     )
+    _add_output_arguments(parser)
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the report is printed, cached and paced."""
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the report as JSON")
     output.add_argument("--markdown", action="store_true", help="print a Markdown table")
