@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from asyncio import _get_running_loop
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from rerankit._errors import APIError, ConfigurationError, RerankitError
 from rerankit._events import EventHook, Watchers
 from rerankit._fallback import ClientFallbacks, Fallback, FallbackSpec, falls_back
 from rerankit._input import check_positive_int, check_timeout
-from rerankit._lifetimes import PerLoop, running_loop
+from rerankit._lifetimes import PerLoop, PerProcess, running_loop
 from rerankit._many import ProgressCallback, RerankJob, job_arguments, run_many, to_jobs
 from rerankit._prepare import check_tokenizer
 from rerankit._quota import QuotaBackend
@@ -51,6 +52,9 @@ DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may take, connecting included."""
 
 _ESTIMATOR = TokenEstimator()
+
+_FIRST_TRANSPORT: PerProcess[threading.Lock] = PerProcess(threading.Lock)
+"""Held while a client makes its transport, so threads racing to make it share one."""
 
 
 def _provider(provider: str | None, custom_llm_provider: str) -> str:
@@ -165,13 +169,16 @@ class AsyncClient:
     def _get_transport(self) -> Transport:
         transport = self._transport
         if transport is None:
-            if self._closed:
-                raise ConfigurationError("this client is closed; create a new one")
             from rerankit._http import Transport
 
-            transport = self._transport = Transport(
-                session=self._session, max_connections=self._max_connections
-            )
+            with _FIRST_TRANSPORT.get():  # two threads' loops at once still share one pool
+                if self._closed:
+                    raise ConfigurationError("this client is closed; create a new one")
+                transport = self._transport
+                if transport is None:
+                    transport = self._transport = Transport(
+                        session=self._session, max_connections=self._max_connections
+                    )
         return transport
 
     async def rerank(

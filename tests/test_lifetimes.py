@@ -12,10 +12,12 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -407,3 +409,31 @@ def test_a_forked_child_gets_its_own_default_sync_client_and_portal() -> None:
 
     assert in_fork(child) == 0
     assert sync_client.default_client() is parent_client
+
+
+def test_threads_first_using_a_client_at_once_share_one_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rerankit import _http
+
+    class SlowToMake(_http.Transport):
+        def __init__(self, **kwargs: Any) -> None:
+            time.sleep(0.05)  # widens the window in which a second thread could make another
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(_http, "Transport", SlowToMake)
+    client = AsyncClient()
+    start = threading.Barrier(2)
+    made: list[object] = []
+
+    def first_use() -> None:
+        start.wait()
+        made.append(client._get_transport())
+
+    threads = [threading.Thread(target=first_use) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(made) == 2
+    assert made[0] is made[1]
