@@ -17,6 +17,8 @@ import numpy.typing as npt
 from rerankit._errors import ConfigurationError
 from rerankit._reporting import report
 from rerankit._types import ScoreKind
+from rerankit.providers._hub import HubSettings, fetch
+from rerankit.providers._hub_files import parse_hub
 from rerankit.providers._onnx import (
     FloatArray,
     cached,
@@ -232,6 +234,31 @@ def load_model(
     )
 
 
+async def locate(kind: Kind, source: str, options: NeuralOptions, where: str) -> ModelFiles:
+    """The files of the model ``source`` names; a Hub model is fetched once per process, in a
+    worker thread (the download, or the cache lookup, is blocking I/O)."""
+    hub = parse_hub(source)
+    if hub is None:
+        return find_files(source, options.onnx_file, where, quantized=options.quantized)
+    settings = HubSettings.from_env()
+    key = (
+        "hub",
+        hub,
+        kind,
+        options.onnx_file,
+        options.quantized,
+        settings.cache_dir,
+        settings.endpoint,
+    )
+    files = cached_or_none(key)
+    if files is None:
+        files = await run_in_thread(
+            cached, key, lambda: fetch(hub, kind, options.onnx_file, options.quantized, where)
+        )
+    assert isinstance(files, ModelFiles)
+    return files
+
+
 async def score(
     kind: Kind,
     source: str,
@@ -242,7 +269,7 @@ async def score(
     where: str,
 ) -> tuple[list[float], ScoreKind]:
     """Scores of ``documents`` for ``query`` with the model ``source`` names, and their kind."""
-    files = find_files(source, options.onnx_file, where)
+    files = await locate(kind, source, options, where)
     model = cached_or_none(("model", kind, files, options))
     if model is None:
         model = await run_in_thread(load_model, kind, files, options, where)

@@ -27,6 +27,7 @@ from rerankit.testing._faults import (
     FaultInjector,
     open_tcp_connections,
 )
+from rerankit.testing._hub import FakeHub, HubRepo
 from rerankit.testing._server import FakeServer, Handler, ReceivedRequest, Reply
 from rerankit.testing._vendor import BadRequest, FakeVendor, overlap_score
 from rerankit.testing._vendors import (
@@ -54,9 +55,11 @@ __all__ = [
     "DeepInfraFake",
     "FakeServer",
     "FakeVendor",
+    "FakeHub",
     "FaultInjector",
     "FireworksFake",
     "Handler",
+    "HubRepo",
     "InfinityFake",
     "JinaFake",
     "LiteLLMProxyFake",
