@@ -25,6 +25,7 @@ for _module in ("numpy", "onnx", "onnxruntime", "tokenizers", "huggingface_hub")
 
 from rerankit.providers import _onnx  # noqa: E402
 from rerankit.providers._hub_files import choose_onnx, needed_files, parse_hub  # noqa: E402
+from rerankit.providers._known_models import known_model  # noqa: E402
 from tests.test_local_bert import onnx, tiny_bert_dir  # noqa: E402
 
 QUERY = "how do i reset my password"
@@ -301,3 +302,29 @@ def test_quantized_chooses_an_int8_file_of_a_directory_too(tmp_path: Path) -> No
     )
     got = scores(f"local/cross-encoder:{tmp_path / 'seed0'}", quantized=True)
     assert got == pytest.approx(local_scores(tmp_path, seed=1))
+
+
+def test_known_models_by_short_name(hub: FakeHub, tiny: dict[str, bytes]) -> None:
+    known = known_model("ms-marco-MiniLM-L-6-v2")
+    assert known is not None
+    assert known.revision is not None
+    hub.add(known.repo_id, tiny, commit=known.revision)
+    assert len(scores("local/cross-encoder:ms-marco-MiniLM-L-6-v2")) == len(DOCS)
+    assert {(repo, revision) for repo, revision, _ in hub.downloads} == {
+        (known.repo_id, known.revision)
+    }
+    fails(
+        "local/bi-encoder:ms-marco-MiniLM-L-6-v2",
+        rerankit.ConfigurationError,
+        "is a cross-encoder model: use local/cross-encoder:ms-marco-MiniLM-L-6-v2",
+    )
+
+
+def test_the_known_models_page_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_model_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

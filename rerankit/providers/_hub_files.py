@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from rerankit._errors import ConfigurationError
+from rerankit.providers._known_models import known_model
 
 __all__ = [
     "AUX_FILES",
@@ -50,6 +51,10 @@ class HubModel:
 
     repo_id: str
     revision: str | None = None
+    kind: str | None = None
+    """For a model known by short name: the kind it is."""
+    onnx_file: str | None = None
+    """For a model known by short name: its ONNX file."""
 
     def __str__(self) -> str:
         return self.repo_id + (f"@{self.revision}" if self.revision else "")
@@ -59,15 +64,21 @@ def parse_hub(source: str) -> HubModel | None:
     """The Hub model ``source`` names, or ``None`` when it names a path or a package.
 
     ``hf:<org>/<name>[@revision]`` is always the Hub. Otherwise an existing path wins, and a
-    string of the form ``<org>/<name>[@revision]`` that is not a path is a Hub repo id.
+    string of the form ``<org>/<name>[@revision]`` that is not a path is a Hub repo id, as is
+    the short name of a known model (``_known_models``).
     """
     forced = source.startswith(HUB_PREFIX)
     text = source[len(HUB_PREFIX) :] if forced else source
     if not forced and (source.startswith("pkg:") or os.path.exists(os.path.expanduser(source))):
         return None
     repo_id, at, revision = text.partition("@")
-    if _REPO_ID.fullmatch(repo_id) and (not at or _REVISION.fullmatch(revision)):
+    if at and not _REVISION.fullmatch(revision):
+        repo_id = ""
+    if _REPO_ID.fullmatch(repo_id):
         return HubModel(repo_id, revision or None)
+    known = known_model(repo_id) if repo_id else None
+    if known is not None:
+        return HubModel(known.repo_id, revision or known.revision, known.kind, known.onnx_file)
     if forced:
         raise ConfigurationError(
             f"{source!r} is not a Hugging Face model id: expected hf:<org>/<name> or "

@@ -240,20 +240,17 @@ async def locate(kind: Kind, source: str, options: NeuralOptions, where: str) ->
     hub = parse_hub(source)
     if hub is None:
         return find_files(source, options.onnx_file, where, quantized=options.quantized)
+    if hub.kind is not None and hub.kind != kind:
+        raise ConfigurationError(
+            f"{where}: {source} is a {hub.kind} model: use local/{hub.kind}:{source}"
+        )
+    onnx_file = options.onnx_file or (None if options.quantized else hub.onnx_file)
     settings = HubSettings.from_env()
-    key = (
-        "hub",
-        hub,
-        kind,
-        options.onnx_file,
-        options.quantized,
-        settings.cache_dir,
-        settings.endpoint,
-    )
+    key = ("hub", hub, kind, onnx_file, options.quantized, settings.cache_dir, settings.endpoint)
     files = cached_or_none(key)
     if files is None:
         files = await run_in_thread(
-            cached, key, lambda: fetch(hub, kind, options.onnx_file, options.quantized, where)
+            cached, key, lambda: fetch(hub, kind, onnx_file, options.quantized, where)
         )
     assert isinstance(files, ModelFiles)
     return files

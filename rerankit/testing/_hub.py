@@ -70,12 +70,15 @@ class FakeHub:
         branch: str = "main",
         tags: tuple[str, ...] = (),
         gated_token: str | None = None,
+        commit: str | None = None,
     ) -> str:
-        """Commit ``files`` as the new head of ``branch`` of ``repo_id``; returns the commit."""
-        digest = hashlib.sha1(repo_id.encode())
-        for path in sorted(files):
-            digest.update(path.encode() + b"\0" + hashlib.sha1(files[path]).digest())
-        commit = digest.hexdigest()
+        """Commit ``files`` as the new head of ``branch`` of ``repo_id``; returns the commit
+        (``commit``, else a hash of the files)."""
+        if commit is None:
+            digest = hashlib.sha1(repo_id.encode())
+            for path in sorted(files):
+                digest.update(path.encode() + b"\0" + hashlib.sha1(files[path]).digest())
+            commit = digest.hexdigest()
         with self._lock:
             repo = self.repos.setdefault(repo_id, HubRepo())
             repo.commits[commit] = dict(files)
