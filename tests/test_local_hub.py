@@ -56,6 +56,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     with FakeHub() as fake:
         monkeypatch.setenv("HF_ENDPOINT", fake.url)
         monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+        monkeypatch.setenv("RERANKIT_CACHE_DIR", str(tmp_path / "rerankit-cache"))
         for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN"):
             monkeypatch.delenv(name, raising=False)
         yield fake
@@ -236,10 +237,13 @@ def test_a_gated_repo_needs_a_token_never_shown(
 
 
 def test_a_repo_without_onnx_says_how_to_make_one(hub: FakeHub, tiny: dict[str, bytes]) -> None:
-    hub.add("org/weights", {k: v for k, v in tiny.items() if not k.endswith(".onnx")})
+    files = {k: v for k, v in tiny.items() if not k.endswith((".onnx", ".safetensors"))}
+    hub.add("org/weights", {**files, "pytorch_model.bin": b"not used"})
     error = fails("local/cross-encoder:org/weights", rerankit.ConfigurationError, "no ONNX export")
     assert "optimum-cli export onnx --model org/weights --task text-classification" in str(error)
-    assert "model.safetensors" in str(error)
+    assert "pytorch_model.bin" in str(error)
+    hub.add("org/broken", {**files, "model.safetensors": b"not safetensors"})
+    fails("local/cross-encoder:org/broken", rerankit.ConfigurationError, "cannot read the weights")
 
 
 def test_offline_with_nothing_cached(

@@ -17,13 +17,20 @@ from types import ModuleType
 
 from rerankit._errors import APIConnectionError, ConfigurationError, RerankitError
 from rerankit._install import install_hint
-from rerankit.providers._hub_files import COMMIT, HubModel, choose_onnx, needed_files
+from rerankit.providers._hub_files import (
+    AUX_FILES,
+    COMMIT,
+    HubModel,
+    choose_onnx,
+    needed_files,
+)
 from rerankit.providers._onnx_config import Kind, ModelFiles, find_files
 
 __all__ = ["HubSettings", "cached_snapshot", "fetch", "import_hub"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = frozenset({"1", "true", "yes", "on"})
+WEIGHTS = "model.safetensors"
 _NETWORK_MODULES = frozenset({"httpx", "httpx2", "httpcore", "requests", "urllib3"})
 
 
@@ -89,6 +96,10 @@ def fetch(
         except ConfigurationError:
             raise error from None
     listing = {sibling.rfilename for sibling in info.siblings or ()}
+    if _weights_only(listing, onnx_file, quantized):
+        names = [name for name in AUX_FILES if name in listing] + [WEIGHTS]
+        snapshot = _download(hub, model, names, where, settings)
+        return _converted(snapshot, model, kind, where)
     onnx = _choose(listing, kind, onnx_file, quantized, where, model, settings)
     snapshot = _download(hub, model, needed_files(listing, onnx), where, settings)
     return find_files(str(snapshot), onnx, where)
@@ -129,8 +140,35 @@ def _from_cache(
     listing = {
         path.relative_to(snapshot).as_posix() for path in snapshot.rglob("*") if path.is_file()
     }
+    if _weights_only(listing, onnx_file, quantized):
+        return _converted(snapshot, model, kind, where)
     onnx = _choose(listing, kind, onnx_file, quantized, where, model, settings, cached=True)
     return find_files(str(snapshot), onnx, where)
+
+
+def _weights_only(listing: set[str], onnx_file: str | None, quantized: bool) -> bool:
+    """Whether the repo has no ONNX file but weights and a config rerankit can convert."""
+    return (
+        onnx_file is None
+        and not quantized
+        and not any(name.endswith(".onnx") for name in listing)
+        and {WEIGHTS, "config.json", "tokenizer.json"} <= listing
+    )
+
+
+def _converted(snapshot: Path, model: HubModel, kind: Kind, where: str) -> ModelFiles:
+    """The ONNX model converted from a snapshot's weights, in rerankit's cache."""
+    from rerankit.providers._convert import converted_directory
+
+    try:
+        directory = converted_directory(snapshot, where)
+    except ConfigurationError as exc:
+        task = "text-classification" if kind == "cross-encoder" else "feature-extraction"
+        raise ConfigurationError(
+            f"{exc} ({model} has no ONNX export; make one where PyTorch is installed: "
+            f"`optimum-cli export onnx --model {model.repo_id} --task {task} <dir>`)"
+        ) from None
+    return find_files(str(directory), None, where)
 
 
 def _choose(

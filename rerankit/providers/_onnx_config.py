@@ -26,8 +26,10 @@ __all__ = [
     "ModelFiles",
     "NeuralOptions",
     "check_options",
+    "convertible",
     "find_files",
     "missing_extra",
+    "model_directory",
     "read_config",
     "resolve_model",
 ]
@@ -249,6 +251,33 @@ def _int(value: object, name: str, where: str, *, minimum: int) -> int:
     return value
 
 
+def model_directory(source: str, onnx_file: str | None, where: str) -> tuple[Path, str | None]:
+    """The model directory ``source`` names, and the ONNX file named in it (if any)."""
+    if source.startswith("pkg:"):
+        return _package_directory(source[4:], onnx_file, where), onnx_file
+    # abspath, not resolve(): a file in a Hub cache snapshot is a symlink to a blob, and its
+    # tokenizer and external data are beside the link, not beside the blob
+    path = Path(os.path.abspath(os.path.expanduser(source)))
+    if path.is_file() and path.suffix == ".onnx" and onnx_file is None:
+        onnx_file, path = path.name, path.parent
+    if not path.is_dir():
+        raise ConfigurationError(
+            f"{where}: model directory {path} does not exist. Put the model there "
+            f"({LAYOUT}), or name its directory in the model string; {EXPORT_HINT}"
+        )
+    return path, onnx_file
+
+
+def convertible(directory: Path, onnx_file: str | None) -> bool:
+    """Whether ``directory`` has no ONNX file to run but weights rerankit can convert."""
+    return (
+        onnx_file is None
+        and not any((directory / name).is_file() for name in _ONNX_CANDIDATES)
+        and (directory / "model.safetensors").is_file()
+        and (directory / "config.json").is_file()
+    )
+
+
 def find_files(
     source: str, onnx_file: str | None, where: str, *, quantized: bool = False
 ) -> ModelFiles:
@@ -256,20 +285,7 @@ def find_files(
 
     ``quantized``: an int8 ONNX file of the directory, as for a Hub repo, when none is named.
     """
-    if source.startswith("pkg:"):
-        directory = _package_directory(source[4:], onnx_file, where)
-    else:
-        # abspath, not resolve(): a file in a Hub cache snapshot is a symlink to a blob, and its
-        # tokenizer and external data are beside the link, not beside the blob
-        path = Path(os.path.abspath(os.path.expanduser(source)))
-        if path.is_file() and path.suffix == ".onnx" and onnx_file is None:
-            onnx_file, path = path.name, path.parent
-        if not path.is_dir():
-            raise ConfigurationError(
-                f"{where}: model directory {path} does not exist. Put the model there "
-                f"({LAYOUT}), or name its directory in the model string; {EXPORT_HINT}"
-            )
-        directory = path
+    directory, onnx_file = model_directory(source, onnx_file, where)
     if quantized and onnx_file is None:
         listing = [
             path.relative_to(directory).as_posix()
