@@ -1,4 +1,4 @@
-"""The ``rerankit`` command: ``rerank``, ``batch``, ``providers`` and ``serve``.
+"""The ``rerankit`` command: ``rerank``, ``batch``, ``providers``, ``serve`` and ``models``.
 
 Exit statuses: 0 success, 1 failure (an error from rerankit, or failed batch jobs), 2 usage
 (bad options, unreadable input), 130 interrupted. Errors go to standard error.
@@ -12,12 +12,18 @@ from collections.abc import Callable, Sequence
 
 from rerankit._errors import RerankitError
 from rerankit._version import __version__
-from rerankit.cli import _batch, _providers, _rerank, _serve
+from rerankit.cli import _batch, _models, _providers, _rerank, _serve
 from rerankit.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error
 
 __all__ = ["main"]
 
-_COMMANDS = {"rerank": _rerank, "batch": _batch, "providers": _providers, "serve": _serve}
+_COMMANDS = {
+    "rerank": _rerank,
+    "batch": _batch,
+    "providers": _providers,
+    "serve": _serve,
+    "models": _models,
+}
 
 
 def _parser() -> argparse.ArgumentParser:

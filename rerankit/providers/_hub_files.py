@@ -12,9 +12,13 @@ import platform
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rerankit._errors import ConfigurationError
 from rerankit.providers._known_models import known_model
+
+if TYPE_CHECKING:
+    from rerankit.providers._onnx_config import Kind
 
 __all__ = [
     "AUX_FILES",
@@ -51,7 +55,7 @@ class HubModel:
 
     repo_id: str
     revision: str | None = None
-    kind: str | None = None
+    kind: Kind | None = None
     """For a model known by short name: the kind it is."""
     onnx_file: str | None = None
     """For a model known by short name: its ONNX file."""
