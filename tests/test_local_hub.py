@@ -6,6 +6,7 @@ the models are the tiny BERT cross-encoders of ``test_local_bert``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -278,6 +279,31 @@ def test_a_cut_download_is_never_loaded(
     snapshots = tmp_path / "hub-cache" / "models--org--tiny" / "snapshots"
     assert not list(snapshots.glob("*/onnx/model.onnx"))
     assert len(scores("local/cross-encoder:org/tiny")) == len(DOCS)  # the next call downloads
+
+
+@pytest.mark.slow  # huggingface_hub waits a second before resuming
+def test_a_dropped_connection_is_retried_and_the_whole_file_loaded(
+    hub: FakeHub, tiny: dict[str, bytes], tmp_path: Path
+) -> None:
+    hub.add("org/tiny", tiny)
+    hub.drop("onnx/model.onnx")
+    assert scores("local/cross-encoder:org/tiny") == pytest.approx(local_scores(tmp_path, 0))
+    gets = [r for r in hub.server.received if r.method == "GET" and r.path.endswith(".onnx")]
+    assert len(gets) == 2  # (a file this small is fetched again from its start)
+
+
+def test_concurrent_first_calls_download_once(hub: FakeHub, tiny: dict[str, bytes]) -> None:
+    hub.add("org/tiny", tiny)
+
+    async def main() -> None:
+        async with rerankit.AsyncClient(max_retries=0) as client:
+            await asyncio.gather(
+                *(client.rerank("local/cross-encoder:org/tiny", QUERY, DOCS) for _ in range(4))
+            )
+
+    asyncio.run(main())
+    assert sorted(path for _, _, path in hub.downloads) == sorted(ONNX_AND_TOKENIZER)
+    assert sum(r.path.startswith("/api/models/") for r in hub.server.received) == 1
 
 
 def test_a_corrupt_onnx_file(hub: FakeHub, tiny: dict[str, bytes]) -> None:

@@ -37,13 +37,14 @@ class FakeHub:
 
     ``downloads`` lists the (repo, revision, path) of every file ``GET``; ``server.received``
     every request. ``cut(path, keep)`` makes the next download of ``path`` send only ``keep``
-    bytes of it.
+    bytes of it; ``drop(path)`` makes it lose the connection before the end.
     """
 
     def __init__(self) -> None:
         self.repos: dict[str, HubRepo] = {}
         self.downloads: list[tuple[str, str, str]] = []
         self._cuts: dict[str, int] = {}
+        self._drops: set[str] = set()
         self._lock = threading.Lock()
         self.server = FakeServer(self._handle)
 
@@ -90,9 +91,15 @@ class FakeHub:
         return commit
 
     def cut(self, path: str, keep: int) -> None:
-        """The next download of ``path`` (in any repo) sends its first ``keep`` bytes only."""
+        """The next download of ``path`` (in any repo) sends its first ``keep`` bytes only,
+        as a complete response (as a proxy that cut the file would)."""
         with self._lock:
             self._cuts[path] = keep
+
+    def drop(self, path: str) -> None:
+        """The next download of ``path`` loses the connection 100 bytes before the end."""
+        with self._lock:
+            self._drops.add(path)
 
     # ------------------------------------------------------------------ routes
 
@@ -162,8 +169,12 @@ class FakeHub:
         with self._lock:
             self.downloads.append((repo_id, revision, path))
             keep = self._cuts.pop(path, None)
+            dropped = path in self._drops
+            self._drops.discard(path)
         if keep is not None:
             return Reply(body=data[:keep], headers=headers)
+        if dropped:  # announces len(data) bytes, sends 100 fewer, closes the connection
+            return Reply(body=data[: len(data) - 100], headers=headers, truncate=True)
         start = _range_start(request.headers.get("range"))
         if start:
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
