@@ -135,7 +135,7 @@ class _Graph:
     def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
         self.count += 1
         out = f"{op.lower()}_{self.count}"
-        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
     def linear(self, x: str, prefix: str) -> str:

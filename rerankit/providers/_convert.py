@@ -21,7 +21,7 @@ from rerankit.providers._hub_files import AUX_FILES
 
 __all__ = ["cache_home", "convert_directory", "converted_directory"]
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 """Part of each cache key: a change to the graph builder gives new converted models."""
 EXTERNAL_DATA_BYTES = 1_500_000_000
 """Weights past this size go to ``model.onnx_data`` (an ONNX file holds at most 2 GB)."""
