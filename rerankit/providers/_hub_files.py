@@ -113,7 +113,8 @@ def choose_onnx(
                     return f"{folder}{stem}.onnx"
         raise ConfigurationError(
             f"{where}: {repo} has no int8 ONNX file (its ONNX files: {', '.join(onnx)}); name "
-            "one with onnx_file=..., or drop quantized=True to run the fp32 model"
+            "one with onnx_file=..., make one with `rerankit models quantize <model> <dir>`, "
+            "or drop quantized=True to run the fp32 model"
         )
     for name in FP32_FILES:
         if name in files:
