@@ -195,3 +195,16 @@ def test_a_safetensors_only_hub_repo_is_converted_once_and_reused(
     assert not list(snapshots.glob("*/*.onnx"))  # never written into the Hub cache
     assert len(list((tmp_path / "rerankit-cache" / "converted").iterdir())) == 1
     assert os.environ["RERANKIT_CACHE_DIR"] == str(tmp_path / "rerankit-cache")
+
+
+def test_large_weights_go_to_an_external_data_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = weights_dir(tmp_path / "ckpt")
+    monkeypatch.setattr(_convert, "EXTERNAL_DATA_BYTES", 1000)
+    got = scores(f"local/cross-encoder:{tmp_path / 'ckpt'}")
+    assert got == pytest.approx(reference(weights), abs=1e-5)
+    (converted,) = (tmp_path / "rerankit-cache" / "converted").iterdir()
+    assert (converted / "model.onnx_data").stat().st_size > (
+        converted / "model.onnx"
+    ).stat().st_size

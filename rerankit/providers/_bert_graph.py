@@ -306,6 +306,5 @@ def forward(weights: Weights, arch: Architecture, ids: Any, mask: Any, types: An
 
 
 def check_model(model: Any) -> None:
-    """onnx's structural check (a model over 2 GB is checked when saved instead)."""
-    if model.ByteSize() < 2**31 - 2**20:
-        onnx.checker.check_model(model)
+    """onnx's structural check of an in-memory model (which must be under 2 GB)."""
+    onnx.checker.check_model(model)
