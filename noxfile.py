@@ -60,6 +60,7 @@ def lint(session: nox.Session) -> None:
         ("python", "scripts/gen_sync.py", "--check"),
         ("python", "scripts/gen_provider_docs.py", "--check"),
         ("python", "scripts/gen_price_docs.py", "--check"),
+        ("python", "scripts/gen_model_docs.py", "--check"),
     )
 
 

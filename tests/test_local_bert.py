@@ -3,18 +3,17 @@
 The local neural tests need ONNX models without downloading any, so this module builds them with
 the ``onnx`` package: the graph of Hugging Face's ``BertModel`` (embeddings, post-layer-norm
 self-attention blocks with erf GELU) with an optional ``BertForSequenceClassification`` head
-(pooler + classifier), from weights named as in a Hugging Face checkpoint. ``tiny_bert_dir``
-writes a model directory with random weights and a tiny WordPiece tokenizer;
-``export_checkpoint`` converts a real ``model.safetensors`` directory. The tests below check the
-graph against a plain numpy forward pass of the same weights.
+(pooler + classifier), from weights named as in a Hugging Face checkpoint, with variants of its
+inputs (int32, position_ids) that rerankit must feed. ``tiny_bert_dir`` writes a model directory
+with random weights and a tiny WordPiece tokenizer. The tests below check the graph against a
+plain numpy forward pass of the same weights; rerankit's own converter of real checkpoints
+(``rerankit.providers._bert_graph``) is tested in test_local_convert.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -87,21 +86,6 @@ def tiny_weights(
         weights["pooler.dense.bias"] = normal(hidden, scale=0.05)
         weights["classifier.weight"] = normal(num_labels, hidden, scale=1.0)
         weights["classifier.bias"] = normal(num_labels, scale=0.1)
-    return weights
-
-
-def read_safetensors(path: Path) -> Weights:
-    """The float32 tensors of a ``.safetensors`` file (the format is a JSON header + raw data)."""
-    data = path.read_bytes()
-    (size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + size])
-    weights: Weights = {}
-    for name, info in header.items():
-        if name == "__metadata__" or info["dtype"] != "F32":
-            continue
-        start, end = info["data_offsets"]
-        raw = np.frombuffer(data, dtype="<f4", count=(end - start) // 4, offset=8 + size + start)
-        weights[name.removeprefix("bert.")] = raw.reshape(info["shape"]).copy()
     return weights
 
 
@@ -378,26 +362,6 @@ def tiny_bert_dir(
     settings.update(config or {})
     (directory / "config.json").write_text(json.dumps(settings))
     return weights
-
-
-def export_checkpoint(source: Path, target: Path, *, heads: int) -> Path:
-    """Convert a Hugging Face BERT directory (``model.safetensors``) to rerankit's layout."""
-    target.mkdir(parents=True, exist_ok=True)
-    onnx.save(
-        bert_onnx(read_safetensors(source / "model.safetensors"), heads=heads),
-        str(target / "model.onnx"),
-    )
-    for name in (
-        "tokenizer.json",
-        "config.json",
-        "tokenizer_config.json",
-        "sentence_bert_config.json",
-        "1_Pooling/config.json",
-    ):
-        if (source / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source / name, target / name)
-    return target
 
 
 # --------------------------------------------------------------------------- tests of the builder

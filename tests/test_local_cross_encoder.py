@@ -341,7 +341,7 @@ def test_missing_or_broken_models_explain_what_to_do(tmp_path: Path) -> None:
 
     fails(f"cross-encoder:{tmp_path}/absent", "does not exist. Put the model there")
     fails(f"cross-encoder:{tmp_path}", "no ONNX model in .*model.onnx or onnx/model.onnx")
-    fails(f"cross-encoder:{tmp_path}", "never downloads models")
+    fails(f"cross-encoder:{tmp_path}", "name a Hugging Face Hub model .* or export one")
     (tmp_path / "model.onnx").write_bytes(b"not an onnx file")
     fails(f"cross-encoder:{tmp_path}", "no tokenizer.json in")
     tiny_tokenizer().save(str(tmp_path / "tokenizer.json"))
@@ -355,7 +355,7 @@ def test_missing_or_broken_models_explain_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "ok" / "config.json").write_text("{}")
     (tmp_path / "ok" / "tokenizer.json").write_text("{")
     fails(f"cross-encoder:{tmp_path}/ok", "cannot load the tokenizer")
-    fails("cross-encoder:", "needs a model: local/cross-encoder:/path/to/model")
+    fails("cross-encoder:", "needs a model: local/cross-encoder:<org>/<name> .*/path/to/model")
     fails("cross-encoder: ", "needs a model")
     fails("nonsense", "unknown local model 'nonsense'; available: bm25, cross-encoder:<model>")
 

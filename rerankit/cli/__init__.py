@@ -1,5 +1,5 @@
-"""The ``rerankit`` command: ``rerank``, ``batch``, ``check``, ``providers``, ``serve`` and
-``eval``.
+"""The ``rerankit`` command: ``rerank``, ``batch``, ``check``, ``providers``, ``serve``,
+``eval`` and ``models``.
 
 Exit statuses: 0 success, 1 failure (an error from rerankit, or failed batch jobs), 2 usage
 (bad options, unreadable input), 130 interrupted. Errors go to standard error.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from rerankit._errors import RerankitError
 from rerankit._version import __version__
-from rerankit.cli import _batch, _check, _eval, _providers, _rerank, _serve
+from rerankit.cli import _batch, _check, _eval, _models, _providers, _rerank, _serve
 from rerankit.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error
 
 __all__ = ["main"]
@@ -25,6 +25,7 @@ _COMMANDS = {
     "providers": _providers,
     "serve": _serve,
     "eval": _eval,
+    "models": _models,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from rerankit._errors import ConfigurationError
 from rerankit._install import install_hint
+from rerankit.providers._hub_files import choose_onnx
 
 __all__ = [
     "EXTRA_MODULES",
@@ -25,8 +26,10 @@ __all__ = [
     "ModelFiles",
     "NeuralOptions",
     "check_options",
+    "convertible",
     "find_files",
     "missing_extra",
+    "model_directory",
     "read_config",
     "resolve_model",
 ]
@@ -44,6 +47,7 @@ NEURAL_OPTIONS = frozenset(
         "max_length",
         "onnx_file",
         "pooling",
+        "quantized",
         "query_prefix",
         "spin_wait",
         "threads",
@@ -56,7 +60,8 @@ LAYOUT = (
     "as exported by Hugging Face Optimum"
 )
 EXPORT_HINT = (
-    "rerankit never downloads models: export one where you have network access (for example "
+    "name a Hugging Face Hub model (<org>/<name>) to download one, or export one where you "
+    "have network access (for example "
     "`optimum-cli export onnx --model <model id> --task text-classification <dir>` for a "
     "cross-encoder, or `--task feature-extraction` for a bi-encoder) and copy the directory here"
 )
@@ -100,6 +105,7 @@ class NeuralOptions:
     max_length: int | None = None
     onnx_file: str | None = None
     pooling: str | None = None
+    quantized: bool = False
     query_prefix: str = ""
     spin_wait: bool = False
     threads: int | None = None
@@ -163,8 +169,8 @@ def resolve_model(
     if sep and kind in KINDS:
         if not source.strip():
             raise ConfigurationError(
-                f"local/{kind} needs a model: local/{kind}:/path/to/model or "
-                f"local/{kind}:pkg:<python package>"
+                f"local/{kind} needs a model: local/{kind}:<org>/<name> (a Hugging Face Hub "
+                f"model), local/{kind}:/path/to/model or local/{kind}:pkg:<python package>"
             )
         return kind, source, {}
     if named is None:
@@ -221,12 +227,13 @@ def check_options(options: Mapping[str, Any], where: str) -> NeuralOptions:
                     f"{where} option {name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
             values[name] = value
-    if options.get("spin_wait") is not None:
-        if not isinstance(options["spin_wait"], bool):
-            raise ConfigurationError(
-                f"{where} option spin_wait must be True or False, got {options['spin_wait']!r}"
-            )
-        values["spin_wait"] = options["spin_wait"]
+    for name in ("spin_wait", "quantized"):
+        if options.get(name) is not None:
+            if not isinstance(options[name], bool):
+                raise ConfigurationError(
+                    f"{where} option {name} must be True or False, got {options[name]!r}"
+                )
+            values[name] = options[name]
     for name in ("query_prefix", "document_prefix", "onnx_file"):
         value = options.get(name)
         if value is not None:
@@ -244,20 +251,49 @@ def _int(value: object, name: str, where: str, *, minimum: int) -> int:
     return value
 
 
-def find_files(source: str, onnx_file: str | None, where: str) -> ModelFiles:
-    """The model files ``source`` names: a directory, an ``.onnx`` file, or ``pkg:<package>``."""
+def model_directory(source: str, onnx_file: str | None, where: str) -> tuple[Path, str | None]:
+    """The model directory ``source`` names, and the ONNX file named in it (if any)."""
     if source.startswith("pkg:"):
-        directory = _package_directory(source[4:], onnx_file, where)
-    else:
-        path = Path(os.path.expanduser(source)).resolve()
-        if path.is_file() and path.suffix == ".onnx" and onnx_file is None:
-            onnx_file, path = path.name, path.parent
-        if not path.is_dir():
-            raise ConfigurationError(
-                f"{where}: model directory {path} does not exist. Put the model there "
-                f"({LAYOUT}), or name its directory in the model string; {EXPORT_HINT}"
-            )
-        directory = path
+        return _package_directory(source[4:], onnx_file, where), onnx_file
+    # abspath, not resolve(): a file in a Hub cache snapshot is a symlink to a blob, and its
+    # tokenizer and external data are beside the link, not beside the blob
+    path = Path(os.path.abspath(os.path.expanduser(source)))
+    if path.is_file() and path.suffix == ".onnx" and onnx_file is None:
+        onnx_file, path = path.name, path.parent
+    if not path.is_dir():
+        raise ConfigurationError(
+            f"{where}: model directory {path} does not exist. Put the model there "
+            f"({LAYOUT}), or name its directory in the model string; {EXPORT_HINT}"
+        )
+    return path, onnx_file
+
+
+def convertible(directory: Path, onnx_file: str | None) -> bool:
+    """Whether ``directory`` has no ONNX file to run but weights rerankit can convert."""
+    return (
+        onnx_file is None
+        and not any((directory / name).is_file() for name in _ONNX_CANDIDATES)
+        and (directory / "model.safetensors").is_file()
+        and (directory / "config.json").is_file()
+    )
+
+
+def find_files(
+    source: str, onnx_file: str | None, where: str, *, quantized: bool = False
+) -> ModelFiles:
+    """The model files ``source`` names: a directory, an ``.onnx`` file, or ``pkg:<package>``.
+
+    ``quantized``: an int8 ONNX file of the directory, as for a Hub repo, when none is named.
+    """
+    directory, onnx_file = model_directory(source, onnx_file, where)
+    if quantized and onnx_file is None:
+        listing = [
+            path.relative_to(directory).as_posix()
+            for folder in (directory, directory / "onnx")
+            if folder.is_dir()
+            for path in folder.glob("*.onnx")
+        ]
+        onnx_file = choose_onnx(listing, None, True, where, str(directory))
     onnx = _find_onnx(directory, onnx_file, where)
     search = [directory] if onnx.parent == directory else [onnx.parent, directory]
     if onnx.parent.name == "onnx" and onnx.parent.parent not in search:
@@ -287,7 +323,7 @@ def _first(directories: list[Path], name: str) -> Path | None:
 
 def _find_onnx(directory: Path, onnx_file: str | None, where: str) -> Path:
     if onnx_file is not None:
-        candidate = (directory / onnx_file).resolve()
+        candidate = Path(os.path.abspath(directory / onnx_file))
         if candidate.is_file():
             return candidate
         raise ConfigurationError(f"{where}: onnx_file {onnx_file!r} is not a file in {directory}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ import numpy.typing as npt
 from rerankit._errors import ConfigurationError
 from rerankit._reporting import report
 from rerankit._types import ScoreKind
+from rerankit.providers._hub import HubSettings, fetch
+from rerankit.providers._hub_files import parse_hub
 from rerankit.providers._onnx import (
     FloatArray,
     cached,
@@ -32,7 +35,9 @@ from rerankit.providers._onnx_config import (
     ModelConfig,
     ModelFiles,
     NeuralOptions,
+    convertible,
     find_files,
+    model_directory,
     read_config,
 )
 
@@ -232,6 +237,41 @@ def load_model(
     )
 
 
+async def locate(kind: Kind, source: str, options: NeuralOptions, where: str) -> ModelFiles:
+    """The files of the model ``source`` names; a Hub model is fetched once per process, in a
+    worker thread (the download, or the cache lookup, is blocking I/O)."""
+    hub = parse_hub(source)
+    if hub is None:
+        directory, onnx_file = model_directory(source, options.onnx_file, where)
+        if options.quantized or not convertible(directory, onnx_file):
+            return find_files(source, options.onnx_file, where, quantized=options.quantized)
+        return await _once(("converted", directory), load_converted, directory, where)
+    if hub.kind is not None and hub.kind != kind:
+        raise ConfigurationError(
+            f"{where}: {source} is a {hub.kind} model: use local/{hub.kind}:{source}"
+        )
+    onnx_file = options.onnx_file or (None if options.quantized else hub.onnx_file)
+    settings = HubSettings.from_env()
+    key = ("hub", hub, kind, onnx_file, options.quantized, settings.cache_dir, settings.endpoint)
+    return await _once(key, fetch, hub, kind, onnx_file, options.quantized, where)
+
+
+async def _once(key: Hashable, load: Callable[..., ModelFiles], *args: Any) -> ModelFiles:
+    """``load(*args)``, run once per process for ``key``, in a worker thread."""
+    files = cached_or_none(key)
+    if files is None:
+        files = await run_in_thread(cached, key, lambda: load(*args))
+    assert isinstance(files, ModelFiles)
+    return files
+
+
+def load_converted(directory: Path, where: str) -> ModelFiles:
+    """The files of the ONNX model converted from ``directory``'s weights (blocking)."""
+    from rerankit.providers._convert import converted_directory
+
+    return find_files(str(converted_directory(directory, where)), None, where)
+
+
 async def score(
     kind: Kind,
     source: str,
@@ -242,7 +282,7 @@ async def score(
     where: str,
 ) -> tuple[list[float], ScoreKind]:
     """Scores of ``documents`` for ``query`` with the model ``source`` names, and their kind."""
-    files = find_files(source, options.onnx_file, where)
+    files = await locate(kind, source, options, where)
     model = cached_or_none(("model", kind, files, options))
     if model is None:
         model = await run_in_thread(load_model, kind, files, options, where)

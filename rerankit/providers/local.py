@@ -40,16 +40,18 @@ class LocalProvider(Provider):
     - `local/bi-encoder:<model>`: an ONNX embedding model; the score is the cosine similarity
       (-1 to 1) of the query and document embeddings, which are cached per document text.
 
-    `<model>` is a model directory (`model.onnx` or `onnx/model.onnx`, `tokenizer.json`,
-    `config.json`), or `pkg:<package>` for a Python package that ships one. `local/<name>` runs a
-    model named in the `models` option: with
+    `<model>` is a Hugging Face Hub id (`<org>/<name>[@<revision>]`, downloaded once into the
+    Hub's cache: the ONNX file, tokenizer and config only), a model directory (`model.onnx` or
+    `onnx/model.onnx`, `tokenizer.json`, `config.json`), or `pkg:<package>` for a Python package
+    that ships one; an existing path wins over a Hub id, and `hf:<org>/<name>` is always the
+    Hub. `local/<name>` runs a model named in the `models` option: with
     `AsyncClient(providers={"local": {"options": {"models": {"minilm": "cross-encoder:/m/x"}}}})`,
     `local/minilm` is `local/cross-encoder:/m/x`.
     Neural models need the `local` extra (`pip install 'rerankit[local]'`, or
-    `pip install '.[local]'` in a checkout of rerankit's repository) and are never downloaded.
+    `pip install '.[local]'` in a checkout of rerankit's repository).
     Their options: `activation`, `batch_size`, `cache_size`, `document_prefix`, `max_batch_tokens`,
-    `max_length`, `onnx_file`, `pooling`, `query_prefix`, `spin_wait` and `threads`; options
-    that do not apply to a model are ignored.
+    `max_length`, `onnx_file`, `pooling`, `quantized`, `query_prefix`, `spin_wait` and `threads`;
+    options that do not apply to a model are ignored.
     """
 
     name = "local"

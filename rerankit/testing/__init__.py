@@ -38,6 +38,7 @@ from rerankit.testing._hosts import (
     TensorRTLLMFake,
     XinferenceFake,
 )
+from rerankit.testing._hub import FakeHub, HubRepo
 from rerankit.testing._server import FakeServer, Handler, ReceivedRequest, Reply
 from rerankit.testing._vendor import BadRequest, FakeVendor, overlap_score
 from rerankit.testing._vendors import (
@@ -67,9 +68,11 @@ __all__ = [
     "DeepInfraFake",
     "FakeServer",
     "FakeVendor",
+    "FakeHub",
     "FaultInjector",
     "FireworksFake",
     "Handler",
+    "HubRepo",
     "InfinityFake",
     "JinaFake",
     "LiteLLMProxyFake",
