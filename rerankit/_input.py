@@ -19,11 +19,16 @@ __all__ = [
     "has_images",
     "image_text",
     "prepare_documents",
+    "prepare_strings",
+    "PreparedDocuments",
     "render",
 ]
 
 _json = msgspec.json.Encoder()
 _STR = {str}
+
+PreparedDocuments = tuple[list[Document], list[str], list[str] | None]
+"""The documents as a list, their texts as sent, and the checked ``rank_fields``."""
 
 DOCUMENTS_INLINE = 4_096
 """Documents the "check input" stage prepares inline: a string costs ~20 ns, a dict ~0.2 µs
@@ -74,6 +79,17 @@ def _check_rank_fields(rank_fields: object) -> list[str] | None:
     return fields
 
 
+def prepare_strings(
+    documents: object, rank_fields: object
+) -> tuple[list[Document], list[str], None] | None:
+    """``prepare_documents`` for the common case, a list of strings without ``rank_fields``
+    (``None`` for anything else)."""
+    if type(documents) is list and rank_fields is None and set(map(type, documents)) == _STR:
+        check_texts(documents, "documents")
+        return documents, documents, None
+    return None
+
+
 def prepare_documents(
     documents: object, rank_fields: object
 ) -> tuple[list[Document], list[str], list[str] | None]:
@@ -83,9 +99,9 @@ def prepare_documents(
     with a string ``text`` field is ranked on that field (Cohere's convention). A dict with an
     ``image`` is an image document (``image_text``); its image is read here (file paths too).
     """
-    if type(documents) is list and rank_fields is None and set(map(type, documents)) == _STR:
-        check_texts(documents, "documents")
-        return documents, documents, None  # the common case: a list of strings
+    prepared = prepare_strings(documents, rank_fields)
+    if prepared is not None:
+        return prepared
     if isinstance(documents, (str, bytes, dict)) or not isinstance(documents, Sequence):
         raise ConfigurationError(
             f"documents must be a list of str or dict, got {type(documents).__name__}"

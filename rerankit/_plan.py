@@ -206,7 +206,8 @@ def surely_one_request(
     if size is None:
         return True
     overhead = caps.request_byte_overhead + query_most
-    return overhead * len(texts) + total + request_bytes(texts) <= size
+    images_bytes = request_bytes(texts) if caps.images is not None else 0  # others refuse them
+    return overhead * len(texts) + total + images_bytes <= size
 
 
 def surely_within(texts: list[str], tokens: int) -> bool:

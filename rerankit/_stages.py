@@ -22,10 +22,12 @@ from rerankit._events import Watchers
 from rerankit._execute import call_with_retries, run_batches, sum_usage
 from rerankit._input import (
     DOCUMENTS_INLINE,
+    PreparedDocuments,
     check_positive_int,
     check_query,
     has_images,
     prepare_documents,
+    prepare_strings,
 )
 from rerankit._offload import in_thread, run_sized
 from rerankit._plan import (
@@ -92,11 +94,14 @@ async def check_input(call: Call, target: Target) -> RerankRequest:
     native parameters, checked."""
     query = check_query(call.query)
     documents = call.documents
-    sized = type(documents) is list or isinstance(documents, Sequence)
-    if (len(documents) if sized else 0) <= DOCUMENTS_INLINE and not has_images(documents):
-        docs, texts, fields = prepare_documents(documents, call.rank_fields)
-    else:
-        docs, texts, fields = await in_thread(prepare_documents, documents, call.rank_fields)
+    prepared: PreparedDocuments | None = prepare_strings(documents, call.rank_fields)
+    if prepared is None:
+        sized = type(documents) is list or isinstance(documents, Sequence)
+        if (len(documents) if sized else 0) <= DOCUMENTS_INLINE and not has_images(documents):
+            prepared = prepare_documents(documents, call.rank_fields)
+        else:
+            prepared = await in_thread(prepare_documents, documents, call.rank_fields)
+    docs, texts, fields = prepared
     request = RerankRequest(
         model=target.model,
         query=query,
