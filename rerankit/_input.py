@@ -15,6 +15,7 @@ from rerankit._types import Document
 __all__ = [
     "check_positive_int",
     "check_query",
+    "check_rank_fields",
     "check_timeout",
     "has_images",
     "image_text",
@@ -66,7 +67,8 @@ def check_timeout(value: object) -> float | None:
     return float(value)
 
 
-def _check_rank_fields(rank_fields: object) -> list[str] | None:
+def check_rank_fields(rank_fields: object) -> list[str] | None:
+    """``rank_fields`` as a list of field names (``None``: rank on ``text``), checked."""
     if rank_fields is None:
         return None
     if isinstance(rank_fields, str) or not isinstance(rank_fields, Sequence):
@@ -106,7 +108,7 @@ def prepare_documents(
         raise ConfigurationError(
             f"documents must be a list of str or dict, got {type(documents).__name__}"
         )
-    fields = _check_rank_fields(rank_fields)
+    fields = check_rank_fields(rank_fields)
     docs: list[Document] = documents if isinstance(documents, list) else list(documents)
     texts: list[str] = docs  # type: ignore[assignment]
     if not docs or set(map(type, docs)) == _STR:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from rerankit._client import AsyncClient, arerank
 from rerankit._errors import ConfigurationError
-from rerankit._input import check_positive_int
+from rerankit._input import check_positive_int, check_rank_fields
 from rerankit._install import install_hint
 from rerankit._redact import is_secret_name
 from rerankit._sync._client import Client, rerank
@@ -114,19 +114,6 @@ def _secret_path(value: object, path: str) -> str | None:
     return None
 
 
-def _check_rank_fields(rank_fields: object) -> list[str] | None:
-    if rank_fields is None:
-        return None
-    if isinstance(rank_fields, str) or not isinstance(rank_fields, Sequence):
-        raise ConfigurationError(f"rank_fields must be a list of field names, got {rank_fields!r}")
-    fields = list(rank_fields)
-    if not fields or not all(isinstance(name, str) and name for name in fields):
-        raise ConfigurationError(
-            f"rank_fields must be a non-empty list of non-empty strings, got {rank_fields!r}"
-        )
-    return fields
-
-
 @dataclass(frozen=True)
 class Reranker:
     """One adapter's rerankit call: the model, cut-off and call options, and its client.
@@ -153,7 +140,7 @@ class Reranker:
         check_positive_int("top_n", self.top_n)
         check_positive_int("max_tokens_per_doc", self.max_tokens_per_doc)
         check_client(self.client)
-        object.__setattr__(self, "rank_fields", _check_rank_fields(self.rank_fields))
+        object.__setattr__(self, "rank_fields", check_rank_fields(self.rank_fields))
         object.__setattr__(self, "options", _check_options(self.options))
         for name in ("api_key", "api_base"):
             value = getattr(self, name)
