@@ -23,6 +23,7 @@ __all__ = [
     "check_client",
     "either",
     "missing_framework",
+    "reranker_of",
 ]
 
 T = TypeVar("T")
@@ -226,3 +227,19 @@ def _check_portable(client: AsyncClient) -> None:
 
 def _ranking(response: RerankResponse) -> Ranking:
     return [(result.index, result.relevance_score) for result in response.results]
+
+
+def reranker_of(adapter: Any) -> Reranker:
+    """The ``Reranker`` of a pydantic adapter (LangChain's, LlamaIndex's) whose fields carry
+    rerankit's names, its key a ``SecretStr``."""
+    key = adapter.api_key
+    return Reranker(
+        model=adapter.model,
+        top_n=adapter.top_n,
+        client=adapter.client,
+        rank_fields=adapter.rank_fields,
+        max_tokens_per_doc=adapter.max_tokens_per_doc,
+        options=adapter.options,
+        api_key=None if key is None else key.get_secret_value(),
+        api_base=adapter.api_base,
+    )

@@ -19,7 +19,13 @@ from typing import Any
 
 from rerankit._client import AsyncClient
 from rerankit._sync._client import Client
-from rerankit.integrations._common import Ranking, Reranker, either, missing_framework
+from rerankit.integrations._common import (
+    Ranking,
+    Reranker,
+    either,
+    missing_framework,
+    reranker_of,
+)
 
 try:
     from langchain_core.callbacks import Callbacks
@@ -117,16 +123,7 @@ class RerankitRerank(BaseDocumentCompressor):
         return self._scored(documents, await self._reranker().arank(query, texts, metadata))
 
     def _reranker(self) -> Reranker:
-        return Reranker(
-            model=self.model,
-            top_n=self.top_n,
-            client=self.client,
-            rank_fields=self.rank_fields,
-            max_tokens_per_doc=self.max_tokens_per_doc,
-            options=self.options,
-            api_key=None if self.api_key is None else self.api_key.get_secret_value(),
-            api_base=self.api_base,
-        )
+        return reranker_of(self)
 
     def _scored(self, documents: Sequence[Document], ranking: Ranking) -> list[Document]:
         """Copies of the ranked documents, their score in ``metadata[score_key]``."""

@@ -18,7 +18,13 @@ from typing import Any
 from rerankit._client import AsyncClient
 from rerankit._errors import ConfigurationError
 from rerankit._sync._client import Client
-from rerankit.integrations._common import Ranking, Reranker, either, missing_framework
+from rerankit.integrations._common import (
+    Ranking,
+    Reranker,
+    either,
+    missing_framework,
+    reranker_of,
+)
 
 try:
     from llama_index.core.bridge.pydantic import Field, SecretStr
@@ -130,16 +136,7 @@ class RerankitRerank(BaseNodePostprocessor):
         return ranked
 
     def _reranker(self) -> Reranker:
-        return Reranker(
-            model=self.model,
-            top_n=self.top_n,
-            client=self.client,
-            rank_fields=self.rank_fields,
-            max_tokens_per_doc=self.max_tokens_per_doc,
-            options=self.options,
-            api_key=None if self.api_key is None else self.api_key.get_secret_value(),
-            api_base=self.api_base,
-        )
+        return reranker_of(self)
 
     def _texts(self, nodes: list[NodeWithScore]) -> tuple[list[str], list[dict[str, Any]]]:
         mode = MetadataMode.EMBED if self.rank_fields is None else MetadataMode.NONE
