@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -12,7 +13,7 @@ from rerankit._errors import ConfigurationError
 from rerankit._redact import mask, masked_repr, redact_options
 from rerankit._sendable import check_headers, check_secret
 
-__all__ = ["ProviderSettings", "first_env", "settings_map", "to_settings"]
+__all__ = ["ProviderSettings", "cache_home", "first_env", "settings_map", "to_settings"]
 
 
 class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,3 +147,13 @@ def first_env(names: tuple[str, ...]) -> str | None:
         if value:
             return value
     return None
+
+
+def cache_home() -> Path:
+    """rerankit's own cache folder (converted models, evaluation answers):
+    ``$RERANKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/rerankit``, else ``~/.cache/rerankit``."""
+    configured = os.environ.get("RERANKIT_CACHE_DIR")
+    if configured:
+        return Path(os.path.expanduser(configured))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(os.path.expanduser(base)) / "rerankit"

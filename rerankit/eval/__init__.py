@@ -9,6 +9,7 @@ checkout): ir-measures for the metrics, scipy for the significance test, bm25s f
 stage, matplotlib for plots.
 """
 
+from rerankit._settings import cache_home as cache_dir
 from rerankit.eval._data import (
     DataError,
     Dataset,
@@ -21,7 +22,6 @@ from rerankit.eval._data import (
 from rerankit.eval._evaluate import aevaluate, evaluate
 from rerankit.eval._plot import plot
 from rerankit.eval._report import EvalReport, ModelReport
-from rerankit.eval._store import cache_dir
 
 __all__ = [
     "DataError",

@@ -10,33 +10,23 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import msgspec
 
 from rerankit._cache import ResponseCache, SQLiteCache
+from rerankit._settings import cache_home
 
-__all__ = ["cache_dir", "eval_cache", "latency_key", "load_latency", "save_latency"]
+__all__ = ["eval_cache", "latency_key", "load_latency", "save_latency"]
 
 _LATENCY = msgspec.msgpack.Decoder(float)
 _KEY = msgspec.msgpack.Encoder(order="deterministic")
 
 
-def cache_dir() -> Path:
-    """rerankit's cache folder: ``$RERANKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/rerankit``,
-    else ``~/.cache/rerankit``."""
-    explicit = os.environ.get("RERANKIT_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rerankit"
-
-
 def eval_cache(dataset: str, model: str, path: str | os.PathLike[str] | None) -> SQLiteCache:
     """The cache for ``model`` on ``dataset``: ``path`` when given (one file may serve every
-    model: keys name the model), else ``<cache_dir>/eval/<dataset>/<model>.sqlite``."""
+    model: keys name the model), else ``<cache_home>/eval/<dataset>/<model>.sqlite``."""
     if path is None:
-        path = cache_dir() / "eval" / _slug(dataset) / f"{_slug(model)}.sqlite"
+        path = cache_home() / "eval" / _slug(dataset) / f"{_slug(model)}.sqlite"
     return SQLiteCache(path, max_entries=None)
 
 

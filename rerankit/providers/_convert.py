@@ -11,30 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from rerankit._errors import ConfigurationError
+from rerankit._settings import cache_home
 from rerankit.providers._hub_files import AUX_FILES
 
-__all__ = ["cache_home", "convert_directory", "converted_directory"]
+__all__ = ["convert_directory", "converted_directory"]
 
 CONVERTER_VERSION = "2"
 """Part of each cache key: a change to the graph builder gives new converted models."""
 EXTERNAL_DATA_BYTES = 1_500_000_000
 """Weights past this size go to ``model.onnx_data`` (an ONNX file holds at most 2 GB)."""
 TOLERANCE = 1e-3
-
-
-def cache_home() -> Path:
-    """rerankit's cache directory for converted models."""
-    configured = os.environ.get("RERANKIT_CACHE_DIR")
-    if configured:
-        return Path(os.path.expanduser(configured))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(os.path.expanduser(base)) / "rerankit"
 
 
 def converted_directory(source: Path, where: str) -> Path:
