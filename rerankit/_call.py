@@ -25,6 +25,7 @@ __all__ = [
     "Call",
     "CallSettings",
     "call_settings",
+    "check_retries",
 ]
 
 NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
@@ -157,7 +158,7 @@ def _checked(
     if "timeout" in found:
         found["timeout"] = check_timeout(found["timeout"])
     if "max_retries" in found:
-        found["max_retries"] = _check_retries("max_retries", found["max_retries"])
+        found["max_retries"] = check_retries("max_retries", found["max_retries"])
     if "tokenizer" in found:
         found["tokenizer"] = check_tokenizer(found["tokenizer"])
     if "batch_concurrency" in found:
@@ -173,7 +174,7 @@ def _checked(
     )
 
 
-def _check_retries(name: str, value: object) -> int:
+def check_retries(name: str, value: object) -> int:
     """A number of retries: an int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"{name} must be an int >= 0, got {value!r}")
@@ -182,7 +183,7 @@ def _check_retries(name: str, value: object) -> int:
 
 def _num_retries(num_retries: object, max_retries: object) -> int:
     """LiteLLM's ``num_retries``, which must agree with ``max_retries`` when both are given."""
-    value = _check_retries("num_retries", num_retries)
+    value = check_retries("num_retries", num_retries)
     if max_retries is not None and max_retries != value:
         raise ConfigurationError(
             f"num_retries={value!r} and max_retries={max_retries!r} disagree; "

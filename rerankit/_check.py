@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 
 import msgspec
 
+from rerankit._call import check_retries
 from rerankit._cost import PriceEntry
 from rerankit._errors import ConfigurationError
 from rerankit._input import check_timeout
@@ -153,10 +154,7 @@ def call_retries(kwargs: Mapping[str, Any], default: int) -> int:
     """A call's ``max_retries``, else ``default``."""
     if "max_retries" not in kwargs:
         return default
-    value = kwargs["max_retries"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
-    return value
+    return check_retries("max_retries", kwargs["max_retries"])
 
 
 def provider_argument(provider: str | None, custom_llm_provider: str | None) -> str | None:

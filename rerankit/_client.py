@@ -57,16 +57,6 @@ _FIRST_TRANSPORT: PerProcess[threading.Lock] = PerProcess(threading.Lock)
 """Held while a client makes its transport, so threads racing to make it share one."""
 
 
-def _provider(provider: str | None, custom_llm_provider: str) -> str:
-    """The provider argument when LiteLLM's ``custom_llm_provider`` is given."""
-    if provider is not None and provider != custom_llm_provider:
-        raise ConfigurationError(
-            f"provider={provider!r} and custom_llm_provider={custom_llm_provider!r} "
-            "disagree; pass only provider="
-        )
-    return custom_llm_provider
-
-
 class AsyncClient:
     """Reranks through any provider; holds configuration and one connection pool.
 
@@ -250,9 +240,7 @@ class AsyncClient:
             settings, provider_options = NO_SETTINGS, NO_OPTIONS
         call = Call(
             model=model,
-            provider=provider
-            if custom_llm_provider is None
-            else _provider(provider, custom_llm_provider),
+            provider=provider_argument(provider, custom_llm_provider),
             query=query,
             documents=documents,
             rank_fields=rank_fields,
